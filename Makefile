@@ -1,0 +1,43 @@
+# looplab — the README's two commands are `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench timeloop-sweep report docker-build clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch from the local wheel first; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(BIN)/pip install -q -e '.[dev,cluster]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/looplab demo --out $(OUT)/demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+timeloop-sweep: $(STAMP)
+	$(BIN)/looplab sweep sweeps/default.yaml --resume
+
+report: $(STAMP)
+	$(BIN)/looplab correlate tests/data/reference_small --out $(OUT)/report
+
+docker-build:
+	docker build -f docker/Dockerfile -t looplab:latest .
+
+clean:
+	rm -rf $(OUT) build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Accelerator families (Simba-like, Gemmini-like): configs, presets, grids, samplers, rendering."""

@@ -1,0 +1,1 @@
+"""Mapping model, samplers, validity and search."""

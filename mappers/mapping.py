@@ -1,0 +1,366 @@
+"""The mapping model: per storage level temporal and spatial factors, loop order and keep/bypass.
+
+Conventions used everywhere in looplab:
+
+* ``levels`` are storage levels **innermost first** (Timeloop's order: Registers ... DRAM), one entry
+  for every storage level of the architecture.
+* Permutations are strings of the seven dims, **innermost loop first** (Timeloop's mapping YAML order).
+* Spatial factors are split into ``spatial_x`` and ``spatial_y`` (Timeloop's ``split``: the first
+  ``split`` dims of the spatial permutation go to X, the rest to Y).
+
+:class:`MappingBatch` is the array form used on hot paths (validity, analytical model, features):
+``temporal``/``spatial_x``/``spatial_y`` int64 ``[B, L, 7]``, ``perm`` int8 ``[B, L, 7]`` (dim indices,
+innermost first), ``keep`` bool ``[B, L, 3]`` (Weights, Inputs, Outputs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from looplab.archspec import DIMS, TENSORS
+from looplab.errors import LooplabError
+
+DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
+
+
+def _factors(d: dict[str, int] | None) -> dict[str, int]:
+    out = {k: 1 for k in DIMS}
+    for k, v in (d or {}).items():
+        if k not in DIM_INDEX:
+            raise LooplabError(f"unknown dimension {k!r} (expected one of {''.join(DIMS)})")
+        out[k] = int(v)
+    return out
+
+
+@dataclass
+class LevelMapping:
+    """Loops and keep/bypass of one storage level."""
+
+    level: str
+    temporal: dict[str, int] = field(default_factory=dict)
+    permutation: str = "".join(DIMS)  # innermost first
+    spatial_x: dict[str, int] = field(default_factory=dict)
+    spatial_y: dict[str, int] = field(default_factory=dict)
+    spatial_permutation: str | None = None  # innermost first; None: DIMS order
+    keep: list[str] = field(default_factory=lambda: list(TENSORS))
+    bypass: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.temporal = _factors(self.temporal)
+        self.spatial_x = _factors(self.spatial_x)
+        self.spatial_y = _factors(self.spatial_y)
+        if sorted(self.permutation) != sorted(DIMS):
+            raise LooplabError(f"permutation {self.permutation!r} must list each of {''.join(DIMS)} once",
+                               f"mapping: {self.level}")
+
+    @property
+    def has_spatial(self) -> bool:
+        return any(v > 1 for v in self.spatial_x.values()) or any(v > 1 for v in self.spatial_y.values())
+
+
+@dataclass
+class Mapping:
+    """A full mapping: one :class:`LevelMapping` per storage level, innermost first."""
+
+    levels: list[LevelMapping]
+
+    def level(self, name: str) -> LevelMapping:
+        for lm in self.levels:
+            if lm.level == name:
+                return lm
+        raise LooplabError(f"mapping has no level {name!r}")
+
+    def dim_products(self) -> dict[str, int]:
+        out = {d: 1 for d in DIMS}
+        for lm in self.levels:
+            for d in DIMS:
+                out[d] *= lm.temporal[d] * lm.spatial_x[d] * lm.spatial_y[d]
+        return out
+
+    def check_layer(self, dims: dict[str, int], where: str = "mapping") -> None:
+        """Raise unless every dim's factors multiply to the layer's size."""
+        prod = self.dim_products()
+        bad = [f"{d}: factors give {prod[d]}, layer has {dims[d]}" for d in DIMS if prod[d] != int(dims[d])]
+        if bad:
+            raise LooplabError("factor products do not match the layer (" + "; ".join(bad) + ")", where)
+
+    # ---- case-record form (reference/cases.jsonl.gz) -------------------------------------------
+    @classmethod
+    def from_record(cls, levels: Sequence[dict[str, Any]]) -> Mapping:
+        out = []
+        for rec in levels:
+            out.append(LevelMapping(
+                level=rec["level"], temporal=rec.get("temporal"), permutation=rec.get("permutation", "".join(DIMS)),
+                spatial_x=rec.get("spatial_X"), spatial_y=rec.get("spatial_Y"),
+                spatial_permutation=rec.get("spatial_permutation"),
+                keep=list(rec.get("keep", TENSORS)), bypass=list(rec.get("bypass", []))))
+        return cls(out)
+
+    # ---- Timeloop mapping YAML ----------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, data: str | Path | dict | list, level_names: Sequence[str] | None = None,
+                  source: str | None = None) -> Mapping:
+        """Read Timeloop mapping YAML (``mapping: [...]`` or the bare list).
+
+        ``level_names`` (innermost first) fixes the level order and fills levels the file omits; without it
+        the order of first appearance in the file is kept (Timeloop files list inner to outer by custom).
+        """
+        if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and Path(data).exists()):
+            source = source or str(data)
+            data = Path(data).read_text()
+        where = source or "mapping"
+        if isinstance(data, str):
+            try:
+                data = yaml.safe_load(data)
+            except yaml.YAMLError as exc:
+                raise LooplabError(f"not valid YAML: {exc}", where) from None
+        entries = data.get("mapping") if isinstance(data, dict) else data
+        if not isinstance(entries, list):
+            raise LooplabError("expected a 'mapping:' list of directives", where)
+        order: list[str] = list(level_names) if level_names else []
+        acc: dict[str, dict[str, Any]] = {}
+        for i, e in enumerate(entries):
+            w = f"{where}: entry {i}"
+            if not isinstance(e, dict) or "target" not in e or "type" not in e:
+                raise LooplabError("each directive needs 'target' and 'type'", w)
+            unknown = set(e) - {"target", "type", "factors", "permutation", "split", "keep", "bypass"}
+            if unknown:
+                raise LooplabError(f"unknown keys {sorted(unknown)}", w)
+            tgt, typ = str(e["target"]), e["type"]
+            if level_names and tgt not in level_names:
+                raise LooplabError(f"target {tgt!r} is not a storage level ({list(level_names)})", w)
+            if tgt not in order:
+                order.append(tgt)
+            slot = acc.setdefault(tgt, {})
+            if typ == "temporal":
+                slot["temporal"] = parse_factors(e.get("factors", ""), w)
+                slot["permutation"] = _full_perm(str(e.get("permutation", "")), w)
+            elif typ == "spatial":
+                f = parse_factors(e.get("factors", ""), w)
+                perm = _full_perm(str(e.get("permutation", "")), w)
+                split = int(e.get("split", len(DIMS)))
+                xs = set(perm[:split])
+                slot["spatial_x"] = {d: (v if d in xs else 1) for d, v in f.items()}
+                slot["spatial_y"] = {d: (v if d not in xs else 1) for d, v in f.items()}
+                slot["spatial_permutation"] = perm
+                slot["split"] = split
+            elif typ in ("bypass", "datatype"):
+                for key in ("keep", "bypass"):
+                    vals = e.get(key) or []
+                    bad = [t for t in vals if t not in TENSORS]
+                    if bad:
+                        raise LooplabError(f"unknown data space {bad} in {key} (expected {list(TENSORS)})", w)
+                    slot[key] = list(vals)
+            else:
+                raise LooplabError(f"unknown directive type {typ!r} (temporal, spatial, bypass)", w)
+        levels = []
+        for name in order:
+            s = acc.get(name, {})
+            keep = s.get("keep")
+            byp = s.get("bypass", [])
+            if keep is None:
+                keep = [t for t in TENSORS if t not in byp]
+            levels.append(LevelMapping(level=name, temporal=s.get("temporal"),
+                                       permutation=s.get("permutation", "".join(DIMS)),
+                                       spatial_x=s.get("spatial_x"), spatial_y=s.get("spatial_y"),
+                                       spatial_permutation=s.get("spatial_permutation"),
+                                       keep=keep, bypass=list(byp)))
+        return cls(levels)
+
+    def to_yaml_obj(self, spatial_levels: Iterable[str] | None = None) -> dict[str, Any]:
+        """Timeloop mapping directives: per level (inner to outer) spatial, temporal; then bypass entries.
+
+        ``spatial_levels`` forces a spatial directive (all ones) for those levels, as the reference files do
+        for every fan-out level; by default a spatial directive is written where a spatial factor is > 1.
+        """
+        forced = set(spatial_levels or ())
+        out: list[dict[str, Any]] = []
+        for lm in self.levels:
+            if lm.has_spatial or lm.level in forced:
+                perm = lm.spatial_permutation or "".join(DIMS)
+                xdims = [d for d in perm if lm.spatial_x[d] > 1]
+                ydims = [d for d in perm if lm.spatial_y[d] > 1]
+                if xdims and ydims:
+                    rest = [d for d in perm if d not in xdims and d not in ydims]
+                    perm = "".join(xdims + ydims + rest)
+                    split = len(xdims)
+                elif ydims:
+                    split = 0
+                elif xdims:
+                    split = len(DIMS)
+                else:
+                    split = len(DIMS)
+                fac = {d: lm.spatial_x[d] * lm.spatial_y[d] for d in DIMS}
+                out.append({"target": lm.level, "type": "spatial", "factors": format_factors(fac),
+                            "permutation": perm, "split": split})
+            out.append({"target": lm.level, "type": "temporal", "factors": format_factors(lm.temporal),
+                        "permutation": lm.permutation})
+        for lm in self.levels:
+            out.append({"target": lm.level, "type": "bypass", "keep": list(lm.keep), "bypass": list(lm.bypass)})
+        return {"mapping": out}
+
+    def to_yaml(self, spatial_levels: Iterable[str] | None = None) -> str:
+        return dump_mapping_yaml(self.to_yaml_obj(spatial_levels))
+
+
+def parse_factors(text: str | dict, where: str = "mapping") -> dict[str, int]:
+    """``"R=1 S=3 P=7"`` -> dict (missing dims are 1)."""
+    if isinstance(text, dict):
+        return _factors({k: int(v) for k, v in text.items()})
+    out = {d: 1 for d in DIMS}
+    for tok in str(text).split():
+        if "=" not in tok:
+            raise LooplabError(f"bad factor {tok!r} (expected DIM=N)", where)
+        k, v = tok.split("=", 1)
+        if k not in DIM_INDEX:
+            raise LooplabError(f"unknown dimension {k!r} in factors", where)
+        try:
+            n = int(v)
+        except ValueError:
+            raise LooplabError(f"factor {tok!r} is not an integer", where) from None
+        if n < 1:
+            raise LooplabError(f"factor {tok!r} must be >= 1", where)
+        out[k] = n
+    return out
+
+
+def format_factors(f: dict[str, int]) -> str:
+    return " ".join(f"{d}={int(f.get(d, 1))}" for d in DIMS)
+
+
+def _full_perm(perm: str, where: str) -> str:
+    """Complete a (possibly partial) permutation: missing dims are appended (outermost)."""
+    perm = perm.strip()
+    bad = [c for c in perm if c not in DIM_INDEX]
+    if bad or len(set(perm)) != len(perm):
+        raise LooplabError(f"bad permutation {perm!r}", where)
+    return perm + "".join(d for d in DIMS if d not in perm)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _flow_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+def dump_mapping_yaml(obj: dict[str, Any]) -> str:
+    """YAML text in the reference layout (keep/bypass as flow lists)."""
+    lines = ["mapping:"]
+    for e in obj["mapping"]:
+        lines.append(f"  - target: {e['target']}")
+        lines.append(f"    type: {e['type']}")
+        if e["type"] == "bypass":
+            lines.append(f"    keep: [{', '.join(e['keep'])}]")
+            lines.append(f"    bypass: [{', '.join(e['bypass'])}]")
+            continue
+        lines.append(f"    factors: {e['factors']}")
+        lines.append(f"    permutation: {e['permutation']}")
+        if e["type"] == "spatial":
+            lines.append(f"    split: {e['split']}")
+    return "\n".join(lines) + "\n"
+
+
+# ---- batch (array) form ------------------------------------------------------------------------------
+
+
+@dataclass
+class MappingBatch:
+    """``B`` mappings of one (architecture, layer) as arrays; level axis innermost first."""
+
+    level_names: tuple[str, ...]
+    temporal: np.ndarray  # int64 [B, L, 7]
+    spatial_x: np.ndarray  # int64 [B, L, 7]
+    spatial_y: np.ndarray  # int64 [B, L, 7]
+    perm: np.ndarray  # int8 [B, L, 7], dim indices innermost first
+    keep: np.ndarray  # bool [B, L, 3]
+    sperm: np.ndarray | None = None  # int8 [B, L, 7] spatial permutation (None: DIMS order)
+
+    def __len__(self) -> int:
+        return int(self.temporal.shape[0])
+
+    @classmethod
+    def from_mappings(cls, mappings: Sequence[Mapping], level_names: Sequence[str] | None = None) -> MappingBatch:
+        if not mappings:
+            raise LooplabError("empty batch of mappings")
+        names = tuple(level_names or [lm.level for lm in mappings[0].levels])
+        B, L = len(mappings), len(names)
+        t = np.ones((B, L, 7), np.int64)
+        sx = np.ones((B, L, 7), np.int64)
+        sy = np.ones((B, L, 7), np.int64)
+        p = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
+        k = np.zeros((B, L, 3), bool)
+        sp = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
+        for b, m in enumerate(mappings):
+            by = {lm.level: lm for lm in m.levels}
+            for li, name in enumerate(names):
+                lm = by.get(name)
+                if lm is None:
+                    k[b, li, :] = True
+                    continue
+                t[b, li] = [lm.temporal[d] for d in DIMS]
+                sx[b, li] = [lm.spatial_x[d] for d in DIMS]
+                sy[b, li] = [lm.spatial_y[d] for d in DIMS]
+                p[b, li] = [DIM_INDEX[d] for d in lm.permutation]
+                k[b, li] = [tn in lm.keep for tn in TENSORS]
+                if lm.spatial_permutation:
+                    sp[b, li] = [DIM_INDEX[d] for d in lm.spatial_permutation]
+        return cls(names, t, sx, sy, p, k, sp)
+
+    def to_mappings(self) -> list[Mapping]:
+        out = []
+        for b in range(len(self)):
+            levels = []
+            for li, name in enumerate(self.level_names):
+                keep = [tn for j, tn in enumerate(TENSORS) if self.keep[b, li, j]]
+                levels.append(LevelMapping(
+                    level=name,
+                    temporal={d: int(self.temporal[b, li, i]) for i, d in enumerate(DIMS)},
+                    permutation="".join(DIMS[int(i)] for i in self.perm[b, li]),
+                    spatial_x={d: int(self.spatial_x[b, li, i]) for i, d in enumerate(DIMS)},
+                    spatial_y={d: int(self.spatial_y[b, li, i]) for i, d in enumerate(DIMS)},
+                    spatial_permutation=None if self.sperm is None
+                    else "".join(DIMS[int(i)] for i in self.sperm[b, li]),
+                    keep=keep, bypass=[tn for tn in TENSORS if tn not in keep]))
+            out.append(Mapping(levels))
+        return out
+
+    def __getitem__(self, idx: Any) -> MappingBatch:
+        if isinstance(idx, int | np.integer):
+            idx = slice(int(idx), int(idx) + 1)
+        return MappingBatch(self.level_names, self.temporal[idx], self.spatial_x[idx], self.spatial_y[idx],
+                            self.perm[idx], self.keep[idx], None if self.sperm is None else self.sperm[idx])
+
+    @staticmethod
+    def concat(batches: Sequence[MappingBatch]) -> MappingBatch:
+        names = batches[0].level_names
+        arrays = [np.concatenate([getattr(b, f) for b in batches])
+                  for f in ("temporal", "spatial_x", "spatial_y", "perm", "keep")]
+        sperm = None if any(b.sperm is None for b in batches) else np.concatenate([b.sperm for b in batches])
+        return MappingBatch(names, *arrays, sperm)
+
+
+def prime_factors(n: int) -> list[int]:
+    """Prime factors with multiplicity, ascending."""
+    out, d = [], 2
+    n = int(n)
+    while d * d <= n:
+        while n % d == 0:
+            out.append(d)
+            n //= d
+        d += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def total_factor(m: Mapping) -> int:
+    return math.prod(m.dim_products().values())
