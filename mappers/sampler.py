@@ -1,0 +1,195 @@
+"""Seeded, vectorised random mappings with valid/invalid quotas (checked with :func:`mappers.validity.check_batch`).
+
+Every prime factor of every layer dimension is assigned, independently, to a temporal loop at one storage level
+or to a spatial loop at a fan-out level that the family allows for that dimension; each level gets a random loop
+permutation (and a random spatial permutation); keep/bypass is the family's. To produce both feasible and
+infeasible mappings without wasting draws, each candidate draws its own *outward bias* ``a``: level ``l`` of
+``L`` gets weight ``exp(a * (2 l / (L - 1) - 1))``, so large ``a`` pushes factors towards DRAM (mostly valid),
+small ``a`` towards the innermost buffers (mostly capacity failures); and its own probability ``s`` of sending a
+prime factor to a spatial loop (large ``s``: mostly fan-out failures). The ranges of ``a`` are narrowed while
+only one of the two quotas is still open. Duplicates (same factors, same order of the non-trivial loops) are
+dropped, so the quotas count distinct mappings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from looplab.archspec import DIMS, ArchSpec
+from looplab.errors import LooplabError
+from mappers.families import FamilyRules, rules_for
+from mappers.mapping import MappingBatch, prime_factors
+from mappers.validity import Validity, check_batch
+
+
+@dataclass
+class SampleStats:
+    """What one :func:`sample_mappings` call did."""
+
+    drawn: int = 0  # candidates generated
+    valid_seen: int = 0  # distinct valid candidates seen (before quota trimming)
+    invalid_seen: int = 0
+    duplicates: int = 0
+    rounds: int = 0
+
+
+class _Generator:
+    """Vectorised candidate generator for one (architecture, layer)."""
+
+    def __init__(self, arch: ArchSpec, dims: dict, rules: FamilyRules):
+        self.arch = arch
+        self.rules = rules
+        self.L = len(rules.level_names)
+        try:
+            self.size = [int(dims[d]) for d in DIMS]
+        except KeyError as exc:
+            raise LooplabError(f"layer dims lack {exc.args[0]!r}", "dims") from None
+        if any(s < 1 for s in self.size):
+            raise LooplabError(f"layer dims must be >= 1, got {dict(zip(DIMS, self.size, strict=True))}", "dims")
+        # One slot per prime factor: (dim index, prime, spatial options for that dim).
+        self.slots: list[tuple[int, int, list[tuple[int, int]]]] = []
+        for di, d in enumerate(DIMS):
+            opts = [(s.index, 0 if s.axis == "X" else 1) for s in rules.spatial_slots_for(d)]
+            for p in prime_factors(self.size[di]):
+                self.slots.append((di, p, opts))
+        self.keep = np.array(rules.keep_mask(), bool)  # [L, 3]
+        self.noise = 0.7
+        self.pos = np.linspace(-1.0, 1.0, self.L) if self.L > 1 else np.zeros(1)
+        # Base weight of a level: log2 of its capacity (unbounded levels: 4 more than the largest), so tiny
+        # levels (a 1-word register) draw few factors.
+        caps = [lv.capacity_words for lv in arch.storage]
+        big = max([c for c in caps if c] or [1])
+        self.base = np.log(np.array([np.log2(c) + 1.0 if c else np.log2(big) + 5.0 for c in caps]))
+
+    def draw(self, rng: np.random.Generator, n: int, a_range: tuple[float, float],
+             s_range: tuple[float, float]) -> MappingBatch:
+        L, F = self.L, len(self.slots)
+        a = rng.uniform(*a_range, size=n)
+        s = rng.uniform(*s_range, size=n)
+        w = np.exp(a[:, None] * self.pos[None, :] + self.base[None, :]
+                   + self.noise * rng.standard_normal((n, L)))  # [n, L]
+        cw = np.cumsum(w, axis=1)
+        cw /= cw[:, -1:]
+        u = rng.random((n, F))
+        lev = (u[:, :, None] > cw[:, None, :]).sum(axis=2)  # [n, F] temporal level per slot
+        lev = np.minimum(lev, L - 1)
+        go_spatial = rng.random((n, F)) < s[:, None]
+        pick = rng.random((n, F))
+        # Factors live in one array [n, 3, L, 7]: kind 0 temporal, 1 spatial X, 2 spatial Y.
+        fac = np.ones((n, 3, L, 7), np.int64)
+        rows = np.arange(n)
+        for f, (di, p, opts) in enumerate(self.slots):
+            kind = np.zeros(n, np.int64)
+            level = lev[:, f].copy()
+            if opts:
+                sp = go_spatial[:, f]
+                o = np.minimum((pick[:, f] * len(opts)).astype(np.int64), len(opts) - 1)
+                olev = np.array([x[0] for x in opts])[o]
+                oax = np.array([x[1] for x in opts])[o]
+                level = np.where(sp, olev, level)
+                kind = np.where(sp, 1 + oax, kind)
+            fac[rows, kind, level, di] *= p
+        perm = np.argsort(rng.random((n, L, 7)), axis=2).astype(np.int8)
+        sperm = np.argsort(rng.random((n, L, 7)), axis=2).astype(np.int8)
+        keep = np.broadcast_to(self.keep, (n, L, 3)).copy()
+        return MappingBatch(self.rules.level_names, fac[:, 0], fac[:, 1], fac[:, 2], perm, keep, sperm)
+
+
+def canonical_keys(batch: MappingBatch) -> list[bytes]:
+    """One key per mapping: equal keys mean the same loop nest (factors, and the order of loops whose factor > 1;
+    keep/bypass and the order of spatial loops with factor > 1)."""
+    B = len(batch)
+    if B == 0:
+        return []
+    pos_t = np.argsort(batch.perm, axis=2)  # position of each dim in the permutation
+    key_t = np.where(batch.temporal > 1, pos_t, 99)
+    order_t = np.argsort(key_t, axis=2, kind="stable").astype(np.int8)
+    order_t = np.where(np.take_along_axis(batch.temporal, order_t, axis=2) > 1, order_t, -1)
+    spat = batch.spatial_x * batch.spatial_y
+    if batch.sperm is not None:
+        pos_s = np.argsort(batch.sperm, axis=2)
+        key_s = np.where(spat > 1, pos_s, 99)
+        order_s = np.argsort(key_s, axis=2, kind="stable").astype(np.int8)
+        order_s = np.where(np.take_along_axis(spat, order_s, axis=2) > 1, order_s, -1)
+    else:
+        order_s = np.zeros_like(order_t)
+    packed = np.concatenate([
+        batch.temporal.reshape(B, -1), batch.spatial_x.reshape(B, -1), batch.spatial_y.reshape(B, -1),
+        order_t.reshape(B, -1).astype(np.int64), order_s.reshape(B, -1).astype(np.int64),
+        batch.keep.reshape(B, -1).astype(np.int64)], axis=1)
+    packed = np.ascontiguousarray(packed)
+    return [row.tobytes() for row in packed]
+
+
+def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, seed: int,
+                    family: str | None = None, *, chunk: int = 4096, max_draws: int | None = None,
+                    strict: bool = True, return_stats: bool = False,
+                    ) -> tuple[MappingBatch, np.ndarray] | tuple[MappingBatch, np.ndarray, Validity, SampleStats]:
+    """Exactly ``n_valid`` valid then ``n_invalid`` invalid distinct random mappings of one layer on ``arch``.
+
+    Returns ``(batch, valid)`` with the valid mappings first. ``max_draws`` (default ``max(200_000,
+    200 * (n_valid + n_invalid))``) bounds the candidates drawn; when a quota cannot be met within it, a
+    :class:`LooplabError` is raised (``strict``) or the mappings found so far are returned. With
+    ``return_stats`` the result also carries the :class:`Validity` of the returned mappings and a
+    :class:`SampleStats`.
+    """
+    if n_valid < 0 or n_invalid < 0:
+        raise LooplabError(f"quotas must be >= 0 (valid {n_valid}, invalid {n_invalid})", "sample")
+    rules = rules_for(arch, family)
+    gen = _Generator(arch, dims, rules)
+    rng = np.random.default_rng(seed)
+    max_draws = max_draws if max_draws is not None else max(200_000, 200 * (n_valid + n_invalid))
+    stats = SampleStats()
+    seen: set[bytes] = set()
+    got: dict[bool, list[MappingBatch]] = {True: [], False: []}
+    vals: dict[bool, list[Validity]] = {True: [], False: []}
+    need = {True: n_valid, False: n_invalid}
+    while (need[True] > 0 or need[False] > 0) and stats.drawn < max_draws:
+        stats.rounds += 1
+        if need[True] > 0 and need[False] > 0:
+            a_range, s_range = (-3.0, 4.0), (0.0, 0.5)
+        elif need[True] > 0:
+            a_range, s_range = (0.0, 4.0), (0.0, 0.3)
+        else:
+            a_range, s_range = (-3.0, 2.0), (0.0, 0.7)
+        open_need = max(need[True], 0) + max(need[False], 0)
+        n = int(min(chunk, max(256, 8 * open_need), max_draws - stats.drawn))
+        cand = gen.draw(rng, n, a_range, s_range)
+        stats.drawn += n
+        v = check_batch(arch, dims, cand)
+        keys = canonical_keys(cand)
+        fresh = np.zeros(n, bool)
+        for i, k in enumerate(keys):
+            if k not in seen:
+                seen.add(k)
+                fresh[i] = True
+        stats.duplicates += int(n - fresh.sum())
+        for ok in (True, False):
+            idx = np.flatnonzero(fresh & (v.valid == ok))
+            if ok:
+                stats.valid_seen += len(idx)
+            else:
+                stats.invalid_seen += len(idx)
+            idx = idx[: max(0, need[ok])]
+            if len(idx):
+                got[ok].append(cand[idx])
+                vals[ok].append(Validity(v.valid[idx], v.failed_level[idx], v.kind[idx], v.reason[idx]))
+                need[ok] -= len(idx)
+    if strict and (need[True] > 0 or need[False] > 0):
+        raise LooplabError(
+            f"could not draw {n_valid} valid + {n_invalid} invalid distinct mappings in {stats.drawn} candidates "
+            f"(got {n_valid - need[True]} valid, {n_invalid - need[False]} invalid)", arch.source or "sample")
+    parts = got[True] + got[False]
+    vparts = vals[True] + vals[False]
+    if parts:
+        batch = MappingBatch.concat(parts)
+        validity = Validity(*(np.concatenate([getattr(x, f) for x in vparts])
+                              for f in ("valid", "failed_level", "kind", "reason")))
+    else:
+        batch = gen.draw(rng, 0, (0.0, 1.0), (0.0, 0.0))
+        validity = check_batch(arch, dims, batch)
+    if return_stats:
+        return batch, validity.valid.copy(), validity, stats
+    return batch, validity.valid.copy()
