@@ -1,0 +1,11 @@
+"""Drive the real Timeloop and Accelergy: subprocess runner, pytimeloop bindings, ERT/ART cache, output parsers.
+
+Modules:
+    runner             -- one ``timeloop-model`` run in its own temporary directory -> EvalResult
+    pytimeloop_backend -- in-process evaluation through the timeloop-python bindings (when importable)
+    accelergy          -- Accelergy once per architecture; ERT/ART cached by content hash
+    parse_stats        -- ``timeloop-model.stats.txt`` (fJ/Compute and older pJ/Compute builds)
+    parse_xml          -- ``timeloop-model.map+stats.xml``
+    parse_accelergy    -- ERT_summary / ART_summary / accelergy.log
+    errors             -- Timeloop's ``ERROR: couldn't map level ...`` lines
+"""
