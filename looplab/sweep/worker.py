@@ -1,0 +1,207 @@
+"""What runs inside a worker (a pool process, a Dask worker, or the main process): one task, end to end.
+
+A task samples its mappings (seeded), evaluates them (the analytical model on the whole batch at once; the
+Timeloop backends per point, each in its own temporary directory, with the ERT/ART produced once per
+architecture), builds the columns and writes the task's Parquet part atomically. Only a small report goes
+back to the driver, so memory is bounded by the task size.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from looplab.errors import LooplabError
+from looplab.result import EvalResult
+from looplab.sweep.spec import AccelRef, Task
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a worker needs besides the task (picklable)."""
+
+    out: str
+    backend: str
+    energy: str  # accelergy | estimator (resolved from "auto" by the driver)
+    timeout_s: float
+    mapping_yaml: bool = True
+    compression: str = "zstd"
+
+
+@dataclass
+class ArchBundle:
+    arch_yaml: str
+    arch_path: Path
+    spec: Any  # ArchSpec
+    ert: Any  # Ert | None
+    ert_path: Path | None
+    art_path: Path | None
+    schema: Any  # pa.Schema
+
+
+_BUNDLES: OrderedDict[tuple, ArchBundle] = OrderedDict()
+_BACKENDS: dict[str, tuple[Any, str]] = {}
+_LOCK = threading.Lock()
+
+
+def _bundle(acc: AccelRef, ctx: RunContext) -> ArchBundle:
+    import json
+
+    from looplab.archspec import parse_arch
+    from looplab.sweep.rows import schema_for
+    from looplab.sweep.sources import arch_yaml_text
+
+    key = (ctx.out, acc.family, json.dumps(acc.params, sort_keys=True), ctx.energy)
+    with _LOCK:
+        if key in _BUNDLES:
+            _BUNDLES.move_to_end(key)
+            return _BUNDLES[key]
+    text = arch_yaml_text(acc)
+    cache = Path(ctx.out) / "arch_cache" / acc.name
+    cache.mkdir(parents=True, exist_ok=True)
+    arch_path = cache / "arch.yaml"
+    if not arch_path.is_file() or arch_path.read_text() != text:
+        from looplab.sweep.store import atomic_write_bytes
+
+        atomic_write_bytes(arch_path, text.encode())
+    spec = parse_arch(text, source=f"{acc.name} (arch.yaml)")
+    ert = ert_path = art_path = None
+    if ctx.energy == "accelergy":
+        from looplab.timeloop.accelergy import ensure_ert
+
+        ert_path, art_path = ensure_ert(arch_path)  # content-addressed cache shared by sweeps
+        if ctx.backend == "analytical":
+            from looplab.energy.ert import load_ert
+
+            ert = load_ert(ert_path)
+    bundle = ArchBundle(text, arch_path, spec, ert, ert_path, art_path, schema_for(spec, list(acc.params)))
+    with _LOCK:
+        _BUNDLES[key] = bundle
+        while len(_BUNDLES) > 8:
+            _BUNDLES.popitem(last=False)
+    return bundle
+
+
+def backend_info(name: str) -> tuple[Any, str]:
+    """(backend object or None for the analytical model, version string), cached per process."""
+    if name not in _BACKENDS:
+        if name == "analytical":
+            import looplab
+
+            _BACKENDS[name] = (None, f"looplab-analytical {getattr(looplab, '__version__', '')}".strip())
+        else:
+            from looplab.backends import get_backend
+
+            be = get_backend(name)
+            _BACKENDS[name] = (be, str(be.version()))
+    return _BACKENDS[name]
+
+
+def _evaluate_points(task: Task, bundle: ArchBundle, batch: Any, ctx: RunContext, backend: Any) -> list[EvalResult]:
+    """Timeloop backends: every point in its own temporary directory; ERT/ART reused from the bundle."""
+    from looplab.sweep.rows import mapping_yaml_texts, spatial_levels
+    from looplab.sweep.sources import problem_yaml_text
+
+    texts = mapping_yaml_texts(batch, spatial_levels(bundle.spec))
+    out: list[EvalResult] = []
+    with tempfile.TemporaryDirectory(prefix=f"looplab-{task.id}-") as tdir:
+        prob = Path(tdir) / "problem.yaml"
+        prob.write_text(problem_yaml_text(task.layer))
+        for i, text in enumerate(texts):
+            pdir = Path(tdir) / f"p{i:05d}"
+            pdir.mkdir()
+            arch = pdir / "arch.yaml"
+            shutil.copyfile(bundle.arch_path, arch)
+            mp = pdir / "mapping.yaml"
+            mp.write_text(text)
+            try:
+                r = backend.evaluate(arch, prob, mp, ert=bundle.ert_path, art=bundle.art_path,
+                                     timeout_s=ctx.timeout_s)
+            except LooplabError as exc:
+                r = EvalResult(valid=None, backend=ctx.backend, error_kind="crash", reason=str(exc))
+            out.append(r)
+            shutil.rmtree(pdir, ignore_errors=True)
+    return out
+
+
+def failure_keys(valid: np.ndarray, failed_level: list, error_kind: list) -> Counter:
+    """Counts of non-valid points by reason: ``invalid <level> (<kind>)`` or ``failed (<kind>)``."""
+    c: Counter = Counter()
+    for v, lv, k in zip(valid, failed_level, error_kind, strict=True):
+        if v is True:
+            continue
+        if v is False:
+            c[f"invalid {lv}" + (f" ({k})" if k else "")] += 1
+        else:
+            c[f"failed ({k or 'unknown'})"] += 1
+    return c
+
+
+def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
+    """Run one task and write its part file. Never raises: errors come back in the report's ``error``."""
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    rep: dict[str, Any] = {"task_id": task.id, "pid": os.getpid()}
+    try:
+        from looplab.sweep.rows import build_table, from_batch_result, from_results
+        from looplab.sweep.store import DatasetStore
+        from mappers.sampler import sample_mappings
+
+        bundle = _bundle(task.accel, ctx)
+        backend, version = backend_info(ctx.backend)
+        t1 = time.perf_counter()
+        batch, sampler_valid = sample_mappings(bundle.spec, dict(task.layer.dims), task.n_valid, task.n_invalid,
+                                               seed=task.seed, family=task.accel.family)
+        t2 = time.perf_counter()
+        if ctx.backend == "analytical":
+            from looplab.analytical import evaluate_batch
+
+            br = evaluate_batch(bundle.spec, bundle.ert, dict(task.layer.dims), batch)
+            t3 = time.perf_counter()
+            res = from_batch_result(br, bundle.spec)
+        else:
+            results = _evaluate_points(task, bundle, batch, ctx, backend)
+            t3 = time.perf_counter()
+            res = from_results(results, bundle.spec)
+        table = build_table(task, bundle.spec, bundle.schema, batch, sampler_valid, res, ctx.backend, version,
+                            with_yaml=ctx.mapping_yaml)
+        t4 = time.perf_counter()
+        DatasetStore(ctx.out).write_part(task.accel.name, task.id, table, ctx.compression)
+        t5 = time.perf_counter()
+        valid = table.column("valid").to_pylist()
+        rep.update(rows=table.num_rows, valid=sum(v is True for v in valid),
+                   sampler_valid=int(np.asarray(sampler_valid, bool).sum()),
+                   reasons=dict(failure_keys(valid, table.column("failed_level").to_pylist(),
+                                             table.column("error_kind").to_pylist())),
+                   t_setup=t1 - t0, t_sample=t2 - t1, t_eval=t3 - t2, t_build=t4 - t3, t_write=t5 - t4)
+    except Exception as exc:  # noqa: BLE001 - reported to the driver, recorded as the task's failure
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        rep["error"] = f"{type(exc).__name__}: {exc}{where}"
+    rep["wall_s"] = time.perf_counter() - t0
+    rep["cpu_s"] = time.process_time() - c0
+    rep["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rep
+
+
+def worker_init(parent_pid: int) -> None:
+    """Pool initializer: exit when the driver dies (SIGKILL leaves no one to tell the pool to stop)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="looplab-parent-watch").start()
