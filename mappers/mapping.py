@@ -253,20 +253,14 @@ def _flow_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 
 
 def dump_mapping_yaml(obj: dict[str, Any]) -> str:
-    """YAML text in the reference layout (keep/bypass as flow lists)."""
-    lines = ["mapping:"]
-    for e in obj["mapping"]:
-        lines.append(f"  - target: {e['target']}")
-        lines.append(f"    type: {e['type']}")
-        if e["type"] == "bypass":
-            lines.append(f"    keep: [{', '.join(e['keep'])}]")
-            lines.append(f"    bypass: [{', '.join(e['bypass'])}]")
-            continue
-        lines.append(f"    factors: {e['factors']}")
-        lines.append(f"    permutation: {e['permutation']}")
-        if e["type"] == "spatial":
-            lines.append(f"    split: {e['split']}")
-    return "\n".join(lines) + "\n"
+    """YAML text in the reference layout (keep/bypass as flow lists), rendered by ``templates/mapping.yaml.j2``.
+
+    ``obj`` is ``{"mapping": [directive, ...]}`` as :meth:`Mapping.to_yaml_obj` builds it; the output is
+    byte-identical to the recorded reference mapping files.
+    """
+    from looplab.render import render_template
+
+    return render_template("mapping.yaml.j2", entries=obj["mapping"])
 
 
 # ---- batch (array) form ------------------------------------------------------------------------------

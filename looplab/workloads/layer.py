@@ -1,0 +1,180 @@
+"""The validated, immutable :class:`Layer` (a 7-dimensional conv/GEMM problem) and Timeloop problem YAML I/O."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from looplab.errors import LooplabError
+
+#: The seven loop dimensions of a conv layer (Timeloop's cnn_layer shape).
+LOOP_DIMS: tuple[str, ...] = ("R", "S", "P", "Q", "C", "K", "N")
+#: Every entry of a Timeloop cnn_layer problem instance, in the reference files' order.
+PROBLEM_DIMS: tuple[str, ...] = LOOP_DIMS + ("Wstride", "Hstride", "Wdilation", "Hdilation")
+_DEFAULT_ONE = ("N", "Wstride", "Hstride", "Wdilation", "Hdilation")
+
+
+def _positive_int(value: Any, field: str, where: str) -> int:
+    """``value`` as an int >= 1, or a LooplabError naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise LooplabError(f"{field} must be a positive integer, got {value!r}", where)
+    value = int(value)
+    if value < 1:
+        raise LooplabError(f"{field} must be a positive integer, got {value}", where)
+    return value
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv/GEMM layer: Timeloop's cnn_layer dims plus a name and a repeat count in its network.
+
+    A matrix multiply ``[M x K] @ [K x N]`` is the 1x1 conv ``R=S=Q=1, P=M, C=K, K=N``.
+    Every dimension, stride, dilation and the count must be a positive integer (integral floats are accepted
+    and stored as int); anything else raises :class:`LooplabError` naming the field.
+    """
+
+    R: int
+    S: int
+    P: int
+    Q: int
+    C: int
+    K: int
+    N: int = 1
+    Wstride: int = 1
+    Hstride: int = 1
+    Wdilation: int = 1
+    Hdilation: int = 1
+    name: str = ""
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        where = f"layer {self.name!r}" if self.name else "layer"
+        for f in PROBLEM_DIMS + ("count",):
+            object.__setattr__(self, f, _positive_int(getattr(self, f), f, where))
+        if not isinstance(self.name, str):
+            raise LooplabError(f"name must be a string, got {self.name!r}", where)
+
+    # ---- views ---------------------------------------------------------------------------------
+    @property
+    def dims(self) -> dict[str, int]:
+        """The 11 problem-instance entries (R..N, strides, dilations)."""
+        return {d: getattr(self, d) for d in PROBLEM_DIMS}
+
+    @property
+    def loop_dims(self) -> dict[str, int]:
+        """The seven loop bounds R, S, P, Q, C, K, N."""
+        return {d: getattr(self, d) for d in LOOP_DIMS}
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one instance of the layer."""
+        return math.prod(self.loop_dims.values())
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Input (width, height) the layer reads: ``(P-1)*Wstride + (R-1)*Wdilation + 1`` and likewise for H."""
+        return ((self.P - 1) * self.Wstride + (self.R - 1) * self.Wdilation + 1,
+                (self.Q - 1) * self.Hstride + (self.S - 1) * self.Hdilation + 1)
+
+    def with_(self, **changes: Any) -> Layer:
+        """A copy with some fields changed (validated again)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        unknown = set(changes) - set(data)
+        if unknown:
+            raise LooplabError(f"unknown layer field(s) {sorted(unknown)}", "layer")
+        data.update(changes)
+        return Layer(**data)
+
+    def shape_key(self) -> tuple[int, ...]:
+        """Hashable identity of the computation (dims only; name and count ignored)."""
+        return tuple(self.dims.values())
+
+    # ---- dict form -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count, "dims": self.dims}
+
+    @classmethod
+    def from_dims(cls, dims: dict[str, Any], name: str = "", count: int = 1, where: str | None = None) -> Layer:
+        """Build from a problem-instance dict; unknown keys and missing R..K raise naming the key.
+
+        ``N``, strides and dilations default to 1 (as in Timeloop).
+        """
+        where = where or (f"layer {name!r}" if name else "layer")
+        if not isinstance(dims, dict):
+            raise LooplabError(f"expected a mapping of dimensions, got {type(dims).__name__}", where)
+        unknown = [k for k in dims if k not in PROBLEM_DIMS]
+        if unknown:
+            raise LooplabError(f"unknown dimension(s) {unknown} (expected {', '.join(PROBLEM_DIMS)})", where)
+        missing = [d for d in PROBLEM_DIMS if d not in dims and d not in _DEFAULT_ONE]
+        if missing:
+            raise LooplabError(f"missing dimension(s) {missing}", where)
+        vals = {d: dims.get(d, 1) for d in PROBLEM_DIMS}
+        for d, v in vals.items():
+            _positive_int(v, d, where)  # name the field before the constructor does
+        return cls(**vals, name=name, count=count)
+
+    @classmethod
+    def from_dict(cls, rec: dict[str, Any], where: str | None = None) -> Layer:
+        """Catalog record ``{name, count, dims: {...}}`` (extra descriptive keys ``source``/``note`` allowed)."""
+        where = where or f"layer {rec.get('name', '')!r}"
+        unknown = set(rec) - {"name", "count", "dims", "source", "note"}
+        if unknown:
+            raise LooplabError(f"unknown key(s) {sorted(unknown)} (expected name, count, dims, source, note)", where)
+        if "dims" not in rec:
+            raise LooplabError("missing 'dims'", where)
+        return cls.from_dims(rec["dims"], name=str(rec.get("name", "")), count=rec.get("count", 1), where=where)
+
+    # ---- Timeloop problem YAML -----------------------------------------------------------------
+    def to_problem_yaml(self) -> str:
+        """Timeloop problem YAML (``problem: {version: 0.4, shape: cnn_layer, instance: {...}}``)."""
+        from looplab.render import render_template
+
+        return render_template("problem.yaml.j2", dims=self.dims)
+
+    @classmethod
+    def from_problem_yaml(cls, source: str | Path | dict, name: str | None = None, count: int = 1) -> Layer:
+        """Read a Timeloop problem (path, YAML text or parsed dict).
+
+        Accepts v0.4 (``shape: cnn_layer``) and v0.3 files (``shape: {name: CNN-Layer, ...}``); only the
+        ``instance`` is used. The name defaults to the file's stem.
+        """
+        where = "problem"
+        if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).is_file()):
+            path = Path(source)
+            where = str(path)
+            if name is None:
+                name = path.stem
+            try:
+                source = path.read_text()
+            except OSError as exc:
+                raise LooplabError(f"cannot read: {exc}", where) from None
+        if isinstance(source, str):
+            try:
+                source = yaml.safe_load(source)
+            except yaml.YAMLError as exc:
+                raise LooplabError(f"not valid YAML: {exc}", where) from None
+        if not isinstance(source, dict) or not isinstance(source.get("problem"), dict):
+            raise LooplabError("missing top-level 'problem' mapping", where)
+        prob = source["problem"]
+        unknown = set(prob) - {"version", "shape", "instance"}
+        if unknown:
+            raise LooplabError(f"unknown key(s) {sorted(unknown)} under 'problem'", where)
+        if "instance" not in prob:
+            raise LooplabError("missing 'problem.instance'", where)
+        return cls.from_dims(prob["instance"], name=name or "", count=count, where=f"{where}: problem.instance")
+
+
+def write_problem_yaml(layer: Layer, path: str | Path) -> Path:
+    """Write ``layer`` as a Timeloop problem file; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(layer.to_problem_yaml())
+    return path
