@@ -1,0 +1,207 @@
+"""Batched (numpy) evaluation of a mapping batch: per-level, per-tensor Timeloop statistics, energy, cycles.
+
+:func:`analyse` returns the access counts exactly as Timeloop's stats.txt prints them (per instance);
+:func:`evaluate_arrays` adds energy (ERT x actions, per-vector accesses) and cycles (bandwidth throttling).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from looplab.analytical.nest import delta_sum, distinct_offsets, extents, projection
+from looplab.archspec import DIMS, ArchSpec
+from looplab.errors import LooplabError
+from mappers.mapping import MappingBatch
+
+CONV_KEYS = ("Wstride", "Hstride", "Wdilation", "Hdilation")
+
+
+def layer_dims(dims: dict) -> tuple[np.ndarray, dict[str, int]]:
+    """(sizes of R..N as int64[7], stride/dilation dict) from a layer dims mapping."""
+    try:
+        sizes = np.array([int(dims[d]) for d in DIMS], np.int64)
+    except KeyError as exc:
+        raise LooplabError(f"layer dims lack {exc.args[0]!r} (need {''.join(DIMS)})", "layer") from None
+    conv = {k: int(dims.get(k, 1)) for k in CONV_KEYS}
+    return sizes, conv
+
+
+@dataclass
+class NestStats:
+    """Per-instance counts, arrays [B, L, 3] (levels innermost first; Weights, Inputs, Outputs)."""
+
+    reads: np.ndarray
+    fills: np.ndarray
+    updates: np.ndarray
+    temporal_reductions: np.ndarray
+    utilized_capacity: np.ndarray  # tile size kept (0 where bypassed)
+    partition_size: np.ndarray
+    utilized_instances: np.ndarray  # [B, L]
+    compute_cycles: np.ndarray  # [B] temporal iterations
+    computes: int
+    mac_instances_used: np.ndarray  # [B]
+
+
+def _align(arch: ArchSpec, batch: MappingBatch) -> MappingBatch:
+    names = arch.storage_names
+    if list(batch.level_names) == names:
+        return batch
+    if sorted(batch.level_names) != sorted(names):
+        raise LooplabError(f"mapping levels {list(batch.level_names)} do not match the architecture {names}",
+                           "mapping")
+    idx = [list(batch.level_names).index(n) for n in names]
+    return MappingBatch(tuple(names), batch.temporal[:, idx], batch.spatial_x[:, idx], batch.spatial_y[:, idx],
+                        batch.perm[:, idx], batch.keep[:, idx], None if batch.sperm is None else batch.sperm[:, idx])
+
+
+def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
+    """Timeloop's per-level statistics for every mapping of ``batch`` (assumed factor-complete)."""
+    batch = _align(arch, batch)
+    sizes, conv = layer_dims(dims)
+    proj = projection(conv)
+    t = batch.temporal.astype(np.int64)
+    sp = (batch.spatial_x * batch.spatial_y).astype(np.int64)
+    B, L, _ = t.shape
+    keep = batch.keep.astype(bool)
+
+    cum = np.cumprod(t * sp, axis=1)  # [B, L, 7] tile boxes
+    below = np.concatenate([np.ones((B, 1, 7), np.int64), cum[:, :-1]], axis=1)  # box under each level
+    ext = extents(cum, proj)  # [B, L, 3, 4]
+    size = ext.prod(axis=3)  # [B, L, 3]
+    fan = sp.prod(axis=2)  # [B, L] fan-out used at each level's block
+    has_sp = fan > 1
+    master_size = extents(below * sp, proj).prod(axis=3)  # [B, L, 3] union of children tiles
+    # replication: instances of level l used = product of fan-outs of the blocks above
+    rep = np.concatenate([np.cumprod(fan[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((B, 1), np.int64)], axis=1)
+    T = t.prod(axis=(1, 2))  # temporal iterations (compute cycles)
+
+    # loops (temporal only), level by level, permutation order innermost first
+    perm = batch.perm.astype(np.int64)
+    ldim = perm.reshape(B, L * 7)
+    ln = np.take_along_axis(t, perm, axis=2).reshape(B, L * 7)
+    lstride = np.take_along_axis(below * sp, perm, axis=2).reshape(B, L * 7)
+
+    Ccont = np.zeros((B, L, 3))
+    Wacc = np.zeros((B, L, 3))
+    Dd = np.zeros((B, L, 3))
+    Ccont[:, 0, :] = T[:, None]
+    Wacc[:, 0, :] = T[:, None]
+    for lvl in range(1, L):
+        cols = slice(lvl * 7, L * 7)
+        for pv in range(3):
+            d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv])
+            u = distinct_offsets(sp[:, lvl], below[:, lvl], proj[pv])
+            Dd[:, lvl, pv] = d
+            Ccont[:, lvl, pv] = u * d
+            Wacc[:, lvl, pv] = fan[:, lvl] * d
+    pas = np.zeros((B, L, 3))
+    pas[:, :-1] = Dd[:, 1:]
+
+    # partition sizes (integer, outer to inner)
+    pfd = np.where(has_sp[:, 1:, None], master_size[:, 1:], size[:, :-1])  # for levels 0..L-2
+    part = np.zeros((B, L, 3), np.int64)
+    part[:, -1] = size[:, -1]
+    for lvl in range(L - 2, -1, -1):
+        part[:, lvl] = np.where(pfd[:, lvl] != 0, part[:, lvl + 1] * size[:, lvl] // np.maximum(pfd[:, lvl], 1),
+                                part[:, lvl + 1])
+
+    # masking of bypassed levels (tiling.cpp MaskTiles / ProcessOuterMaskedLevels)
+    alive = np.ones((B, L, 3), bool)
+    for lvl in range(L):
+        m = ~keep[:, lvl]  # [B, 3]
+        if lvl < L - 1:
+            wnext = Wacc[:, lvl + 1]
+            factor = np.where(wnext > 0, Ccont[:, lvl] * fan[:, lvl + 1, None] / np.where(wnext > 0, wnext, 1), 0.0)
+            Ccont[:, lvl + 1] = np.where(m, Ccont[:, lvl + 1] * factor, Ccont[:, lvl + 1])
+            Wacc[:, lvl + 1] = np.where(m, Wacc[:, lvl + 1] * factor, Wacc[:, lvl + 1])
+        alive[:, lvl] &= ~m
+    # outermost kept level: parent access share 0; levels above it are wiped
+    above_kept = np.flip(np.cumsum(np.flip(alive, axis=1), axis=1), axis=1)  # kept levels at or above
+    outermost = alive & (above_kept == 1)
+    pas = np.where(outermost, 0.0, pas)
+
+    rw = np.array([False, False, True])
+    upd = np.where(rw, Ccont, 0.0)
+    rd = np.where(rw, Ccont - part, Ccont)
+    fl = np.where(rw & ~outermost, pas - part, pas)
+    tr = np.where(rw, Ccont - part, 0.0)
+    rd, fl, upd, tr = (np.where(alive, np.rint(x), 0.0) for x in (rd, fl, upd, tr))
+    cap = np.where(alive, size, 0)
+    return NestStats(rd, fl, upd, tr, cap, np.where(alive, part, 0), rep, T, int(np.prod(sizes)), fan.prod(axis=1))
+
+
+@dataclass
+class LevelCosts:
+    """Per-level constants for energy and bandwidth (from the architecture and its ERT)."""
+
+    block: np.ndarray  # [L]
+    e_read: np.ndarray  # [L]
+    e_write: np.ndarray
+    e_update: np.ndarray
+    read_bw: np.ndarray  # [L] (inf when unspecified)
+    write_bw: np.ndarray
+    shared_bw: np.ndarray
+    e_mac: float
+    mac_instances: int
+
+
+def level_costs(arch: ArchSpec, ert) -> LevelCosts:
+    L = len(arch.storage)
+    er, ew, eu = np.zeros(L), np.zeros(L), np.zeros(L)
+    for i, lv in enumerate(arch.storage):
+        er[i] = ert.energy(lv.path, "read")
+        ew[i] = ert.energy(lv.path, "write")
+        try:
+            eu[i] = ert.energy(lv.path, "update")
+        except LooplabError:
+            eu[i] = ew[i]
+    inf = math.inf
+    return LevelCosts(
+        block=np.array([lv.block_size for lv in arch.storage], np.float64), e_read=er, e_write=ew, e_update=eu,
+        read_bw=np.array([lv.read_bandwidth or inf for lv in arch.storage], np.float64),
+        write_bw=np.array([lv.write_bandwidth or inf for lv in arch.storage], np.float64),
+        shared_bw=np.array([lv.shared_bandwidth or inf for lv in arch.storage], np.float64),
+        e_mac=_mac_energy(arch, ert), mac_instances=int(arch.compute.instances))
+
+
+def _mac_energy(arch: ArchSpec, ert) -> float:
+    for action in ("mac_random", "compute", "multiply_accumulate"):
+        try:
+            return ert.energy(arch.compute.path, action)
+        except LooplabError:
+            continue
+    raise LooplabError(f"ERT has no MAC energy (mac_random) for {arch.compute.path}")
+
+
+@dataclass
+class Costs:
+    energy_tensor: np.ndarray  # [B, L, 3] pJ (total over instances)
+    energy_mac: np.ndarray  # [B]
+    level_cycles: np.ndarray  # [B, L]
+    cycles: np.ndarray  # [B] int64
+    energy: np.ndarray  # [B]
+    utilization: np.ndarray  # [B]
+
+
+def costs(st: NestStats, lc: LevelCosts) -> Costs:
+    bs = lc.block[None, :, None]
+    vec = np.ceil(st.reads / bs) * lc.e_read[None, :, None] + np.ceil(st.fills / bs) * lc.e_write[None, :, None] \
+        + np.ceil(st.updates / bs) * lc.e_update[None, :, None]
+    e_t = vec * st.utilized_instances[:, :, None]
+    e_mac = st.computes * lc.e_mac * np.ones(len(st.compute_cycles))
+    Tc = st.compute_cycles.astype(np.float64)[:, None]
+    rbw = (st.reads / Tc[:, :, None]).sum(axis=2)
+    wbw = ((st.fills + st.updates) / Tc[:, :, None]).sum(axis=2)
+    slow = np.ones_like(rbw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slow = np.where(lc.read_bw < rbw, np.minimum(slow, lc.read_bw / rbw), slow)
+        slow = np.where(lc.write_bw < wbw, np.minimum(slow, lc.write_bw / wbw), slow)
+        slow = np.where(lc.shared_bw < rbw + wbw, np.minimum(slow, lc.shared_bw / (rbw + wbw)), slow)
+        lvl_cycles = np.ceil(Tc / slow).astype(np.int64)
+    cycles = np.maximum(lvl_cycles.max(axis=1), st.compute_cycles)
+    energy = e_t.sum(axis=(1, 2)) + e_mac
+    util = st.computes / (cycles.astype(np.float64) * lc.mac_instances)
+    return Costs(e_t, e_mac, lvl_cycles, cycles, energy, util)
