@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="ADDR",
                    help="Dask: tcp://HOST:8786, local[:N] (LocalCluster), or a dask-jobqueue spec YAML")
     p.add_argument("--out", help="output folder (overrides the spec's 'out')")
+    p.add_argument("--backend", choices=["analytical", "timeloop", "pytimeloop"], help="override the spec's backend")
     p.add_argument("--workers", type=int, help="local worker processes (default: the spec's, 0 = one per core)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,7 +59,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from looplab.sweep.engine import plan, run_sweep
     from looplab.sweep.spec import parse_spec
 
-    spec = parse_spec(args.spec, out=args.out)
+    spec = parse_spec(args.spec, out=args.out, backend=args.backend)
     if args.dry_run:
         tasks = plan(spec)
         print(f"{spec.name}: {len(tasks)} tasks, {sum(t.n_points for t in tasks)} points -> {spec.out} "

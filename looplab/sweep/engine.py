@@ -108,6 +108,9 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     """
     echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
+    if scheduler is None and spec.cluster is not None:
+        scheduler = spec.cluster
+    check_spec(spec, local=scheduler is None)
     energy = resolve_energy(spec)
     tasks = plan(spec)
     store = DatasetStore(spec.out)
@@ -123,8 +126,6 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     todo = [t for t in tasks if t.id not in done and t.id not in gave_up]
     ctx = RunContext(str(spec.out), spec.backend, energy, spec.execution.timeout_s, spec.store.mapping_yaml,
                      spec.store.compression)
-    if scheduler is None and spec.cluster is not None:
-        scheduler = spec.cluster
     if scheduler is not None:
         from looplab.sweep.dask_runner import DaskExecutor
 
@@ -236,9 +237,12 @@ def format_summary(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def check_spec(spec: SweepSpec) -> None:
+def check_spec(spec: SweepSpec, local: bool = True) -> None:
     """Fail early (in the driver) on what would make every task fail."""
-    if spec.backend != "analytical":
+    if spec.backend == "timeloop" and local and shutil.which("timeloop-model") is None:
+        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's analytical "
+                           "model instead: --backend analytical --out <another folder>", "backend: timeloop")
+    if spec.backend != "analytical" and local:
         from looplab.sweep.worker import backend_info
 
         try:

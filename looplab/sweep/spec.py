@@ -144,8 +144,9 @@ def _family(v: Any, where: str) -> str:
     return str(v)
 
 
-def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Path | None = None) -> SweepSpec:
-    """Read and validate a sweep spec (a YAML path, YAML text or a dict); ``out`` overrides the spec's folder."""
+def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Path | None = None,
+               backend: str | None = None) -> SweepSpec:
+    """Read and validate a sweep spec (a YAML path, YAML text or a dict); ``out``/``backend`` override the spec's."""
     if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and data.endswith((".yaml", ".yml"))):
         path = Path(data)
         source = source or str(path)
@@ -164,7 +165,7 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
     if not out_v:
         raise LooplabError("missing 'out' (the dataset folder)", where)
     seed = _int(d.get("seed", 0), f"{where}: seed")
-    backend = d.get("backend", "analytical")
+    backend = backend or d.get("backend", "analytical")
     if backend not in BACKENDS:
         raise LooplabError(f"unknown backend {backend!r} (expected one of {list(BACKENDS)})", f"{where}: backend")
 

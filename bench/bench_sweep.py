@@ -1,0 +1,134 @@
+"""Sweep engine benchmark (analytical backend), all measured in one run:
+
+1. peak memory of sweeps of ~10k and ~100k points (same task size, 10x the accelerators): the driver's and the
+   largest worker's ru_maxrss, each sweep in its own ``python -m looplab sweep`` process -- must not grow with
+   the sweep size;
+2. the sweep's overhead over raw evaluation time, side by side: the same tasks' raw work (sample the mappings +
+   ``evaluate_batch`` on the whole batch) in one process, serially, vs the sweep on every core (process pool,
+   rows built, Parquet parts written, manifest kept); overhead = sweep wall / (raw serial time / cores) - 1;
+   core utilisation = CPU seconds of driver + workers / (wall x cores).
+
+    .venv/bin/python bench/bench_sweep.py [--small 4] [--large 40] [--workers 0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from looplab.sweep import parse_spec, plan  # noqa: E402
+from looplab.sweep.worker import _bundle  # noqa: E402
+
+
+def spec_dict(out: Path, n_accels: int, workers: int) -> dict:
+    """The first study's setting: Simba grid accelerators x 24 ResNet-50 layers x (10 valid + 100 invalid)."""
+    return {"name": f"bench-{n_accels}", "seed": 0, "out": str(out), "backend": "analytical",
+            "accelerators": {"grid": {"family": "simba", "limit": n_accels, "stride": 2304 // max(1, n_accels)}},
+            "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100}, "points_per_task": 110,
+            "execution": {"workers": workers, "energy": "estimator"}}
+
+
+def run_cli_sweep(spec: dict, tmp: Path) -> dict:
+    path = tmp / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "looplab", "sweep", str(path), "--json", "--no-progress"],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"sweep failed:\n{proc.stderr}")
+    summary = json.loads(proc.stdout)
+    summary["process_wall_s"] = wall
+    return summary
+
+
+def raw_serial(spec: dict) -> tuple[float, int]:
+    """The work itself, nothing else: per task, sample + evaluate_batch (arch setup excluded, as in the sweep)."""
+    from looplab.analytical import evaluate_batch
+    from looplab.sweep.worker import RunContext
+    from mappers.sampler import sample_mappings
+
+    sp = parse_spec(spec)
+    ctx = RunContext(str(sp.out), "analytical", "estimator", 120.0)
+    tasks = plan(sp)
+    bundles = {t.accel.name: _bundle(t.accel, ctx) for t in tasks}
+    n = 0
+    t0 = time.perf_counter()
+    for t in tasks:
+        b = bundles[t.accel.name]
+        batch, _ = sample_mappings(b.spec, dict(t.layer.dims), t.n_valid, t.n_invalid, seed=t.seed,
+                                   family=t.accel.family)
+        evaluate_batch(b.spec, b.ert, dict(t.layer.dims), batch)
+        n += len(batch)
+    return time.perf_counter() - t0, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", type=int, default=4, help="accelerators in the small sweep (x 24 layers x 110)")
+    ap.add_argument("--large", type=int, default=40, help="accelerators in the large sweep")
+    ap.add_argument("--workers", type=int, default=0, help="0: one per core")
+    ap.add_argument("--keep", help="keep the datasets in this folder")
+    args = ap.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = args.workers or cores
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="looplab-bench-sweep-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    print(f"bench_sweep: analytical backend, {cores} cores, {workers} workers, datasets in {tmp}")
+    try:
+        print("\n== peak memory vs sweep size (each sweep in its own process; task = 110 points)")
+        print(f"{'points':>8} {'tasks':>6} {'wall s':>7} {'pts/s':>7} {'driver MiB':>11} {'worker MiB':>11} "
+              f"{'dataset MiB':>12}")
+        mem = {}
+        for n_acc in (args.small, args.large):
+            s = run_cli_sweep(spec_dict(tmp / f"mem{n_acc}", n_acc, workers), tmp)
+            size = sum(f.stat().st_size for f in (tmp / f"mem{n_acc}" / "parts").rglob("*.parquet")) / 2**20
+            mem[n_acc] = s
+            print(f"{s['rows_run']:>8} {s['tasks_run']:>6} {s['wall_s']:>7.1f} {s['points_per_s']:>7.0f} "
+                  f"{s['peak_rss_driver_mib']:>11.1f} {s['peak_rss_worker_mib']:>11.1f} {size:>12.1f}")
+        a, b = mem[args.small], mem[args.large]
+        print(f"large/small: points x{b['rows_run'] / a['rows_run']:.1f}, driver peak "
+              f"x{b['peak_rss_driver_mib'] / a['peak_rss_driver_mib']:.2f}, worker peak "
+              f"x{b['peak_rss_worker_mib'] / a['peak_rss_worker_mib']:.2f}")
+
+        print(f"\n== overhead over raw evaluation, side by side ({args.large} accelerators)")
+        spec = spec_dict(tmp / "overhead", args.large, workers)
+        raw_s, raw_n = raw_serial(spec)
+        s = run_cli_sweep(spec, tmp)
+        ideal = raw_s / workers
+        over = s["wall_s"] / ideal - 1
+        cpu = s["cpu_s_driver"] + s["cpu_s_children"]
+        util = cpu / (s["wall_s"] * cores)
+        wt = s["worker_time_s"]
+        print(f"raw work (sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s "
+              f"({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: {ideal:.2f} s")
+        print(f"sweep ({s['executor']}): {s['rows_run']} points in {s['wall_s']:.2f} s "
+              f"({s['points_per_s']:.0f} pts/s)")
+        print(f"overhead: {over:+.1%}  (target <= 10%)")
+        print(f"core utilisation: {util:.0%} of {cores} cores (driver {s['cpu_s_driver']:.1f} CPU s, workers "
+              f"{s['cpu_s_children']:.1f} CPU s, wall {s['wall_s']:.1f} s)")
+        tot = sum(wt.get(k, 0) for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write"))
+        print("worker time split: " + ", ".join(
+            f"{k[2:]} {wt.get(k, 0):.2f} s ({wt.get(k, 0) / tot:.0%})"
+            for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write")))
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

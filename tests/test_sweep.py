@@ -1,0 +1,242 @@
+"""Sweep spec validation, the deterministic plan, row building and the crash-safe store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from looplab.archspec import parse_arch
+from looplab.errors import LooplabError
+from looplab.result import EvalResult, LevelStats, TensorStats
+from looplab.sweep.engine import plan
+from looplab.sweep.rows import (
+    build_table,
+    from_results,
+    mapping_vectors,
+    mapping_yaml_texts,
+    schema_for,
+    spatial_levels,
+)
+from looplab.sweep.spec import parse_spec, split_quota
+from looplab.sweep.store import DatasetStore, write_parquet_atomic
+from mappers.mapping import Mapping, MappingBatch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_spec(out, **kw):
+    d = {"name": "t", "out": str(out), "seed": 7, "accelerators": {"presets": ["simba_final", "gemmini_default"]},
+         "workloads": [{"workload": "resnet50", "layers": [0, 23]}], "mappings": {"valid": 5, "invalid": 6},
+         "points_per_task": 4}
+    d.update(kw)
+    return d
+
+
+def test_default_spec_parses_and_plans():
+    spec = parse_spec(ROOT / "sweeps" / "default.yaml")
+    tasks = plan(spec)
+    assert len(tasks) == len({t.id for t in tasks})
+    assert spec.backend == "timeloop"
+
+
+@pytest.mark.parametrize("patch, match", [
+    ({"backend": "gem5"}, "backend.*unknown backend"),
+    ({"mappings": {"valid": -1}}, "mappings.valid.*>= 0"),
+    ({"mappings": {"valid": 0, "invalid": 0}}, "quotas are both zero"),
+    ({"accelerators": {"presets": ["nope"]}}, "accelerators.presets.*unknown preset 'nope'"),
+    ({"accelerators": {}}, "no accelerators"),
+    ({"workloads": [{"workload": "resnet50", "layers": [99]}]}, r"workloads\[0\].*out of range"),
+    ({"workloads": [{"workload": "resnet50", "layers": ["conv_x"]}]}, r"workloads\[0\].*no layer 'conv_x'"),
+    ({"execution": {"workerz": 2}}, "execution.*unknown keys"),
+    ({"points_per_task": 0}, "points_per_task.*>= 1"),
+    ({"cluster": {"type": "kubernetes"}}, "cluster.*'type' must be one of"),
+])
+def test_bad_spec_names_the_field(tmp_path, patch, match):
+    with pytest.raises(LooplabError, match=match):
+        plan(parse_spec(small_spec(tmp_path, **patch), source="s.yaml"))
+
+
+def test_spec_file_errors(tmp_path):
+    with pytest.raises(LooplabError, match="not found"):
+        parse_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(LooplabError, match="bad.yaml: not valid YAML"):
+        parse_spec(bad)
+
+
+def test_plan_is_deterministic_and_splits_quotas(tmp_path):
+    a = plan(parse_spec(small_spec(tmp_path / "a")))
+    b = plan(parse_spec(small_spec(tmp_path / "b")))
+    assert [(t.id, t.seed, t.n_valid, t.n_invalid) for t in a] == [(t.id, t.seed, t.n_valid, t.n_invalid) for t in b]
+    assert parse_spec(small_spec(tmp_path / "a")).plan_hash == parse_spec(small_spec(tmp_path / "b")).plan_hash
+    assert parse_spec(small_spec(tmp_path, seed=8)).plan_hash != parse_spec(small_spec(tmp_path)).plan_hash
+    # 11 points per (arch, layer) in tasks of <= 4 points: 3 chunks, quotas add up.
+    assert len(a) == 2 * 2 * 3
+    pair = [t for t in a if t.accel_index == 0 and t.layer_index == 0]
+    assert sum(t.n_valid for t in pair) == 5 and sum(t.n_invalid for t in pair) == 6
+    assert all(t.n_points <= 4 for t in a)
+    assert len({t.seed for t in a}) == len(a)
+    assert split_quota(7, 3) == [3, 2, 2]
+
+
+def _sample(arch, dims, family):
+    from mappers.sampler import sample_mappings
+
+    return sample_mappings(arch, dims, 20, 20, seed=3, family=family)
+
+
+@pytest.mark.parametrize("name,family", [("simba_final", "simba"), ("gemmini_default", "gemmini")])
+def test_fast_yaml_and_vectors_match_mapping_model(ref_dir, name, family):
+    arch = parse_arch(ref_dir / "archs" / name / "arch.yaml")
+    dims = dict(R=3, S=3, P=14, Q=14, C=256, K=256, N=1, Wstride=1, Hstride=1, Wdilation=1, Hdilation=1)
+    batch, _ = _sample(arch, dims, family)
+    texts = mapping_yaml_texts(batch, spatial_levels(arch))
+    for text, m in zip(texts, batch.to_mappings(), strict=True):
+        assert text == m.to_yaml(spatial_levels(arch))
+        back = Mapping.from_yaml(text, arch.storage_names)
+        assert [(lm.temporal, lm.spatial_x, lm.spatial_y, lm.permutation, lm.keep) for lm in back.levels] == \
+            [(lm.temporal, lm.spatial_x, lm.spatial_y, lm.permutation, lm.keep) for lm in m.levels]
+    vec = mapping_vectors(batch)
+    L = len(arch.storage)
+    assert vec.shape == (len(batch), L * 31)
+    np.testing.assert_array_equal(vec[:, : L * 7].reshape(-1, L, 7), batch.temporal)
+    np.testing.assert_array_equal(vec[:, L * 28:].reshape(-1, L, 3).astype(bool), batch.keep)
+
+
+def test_rows_from_recorded_timeloop_results(ref_dir, ref_cases):
+    """EvalResults carrying the recorded real-Timeloop stats become rows with the same numbers."""
+    from looplab.sweep.spec import AccelRef, LayerRef, Task
+
+    arch = parse_arch(ref_dir / "archs" / "simba_final" / "arch.yaml")
+    cases = [c for c in ref_cases if c["arch"] == "simba_final"][:30]
+    results = []
+    for c in cases:
+        if not c["valid"]:
+            results.append(EvalResult(valid=False, backend="timeloop", failed_level=c["error"].split()[4][:-1],
+                                      reason=c["error"], error_kind=c["error_kind"]))
+            continue
+        st = c["stats"]
+        levels = {lv: LevelStats(tensors={t: TensorStats(reads=d["reads"], fills=d["fills"], updates=d["updates"])
+                                          for t, d in s.get("dataspaces", {}).items()})
+                  for lv, s in st["levels"].items()}
+        results.append(EvalResult(valid=True, backend="timeloop", cycles=st["cycles"], energy_pJ=st["energy_pJ"],
+                                  utilization=st["utilization"], levels=levels,
+                                  energy_by_level={lv: s["energy_pJ"] for lv, s in st["levels"].items()
+                                                   if "energy_pJ" in s}))
+    batch = MappingBatch.from_mappings([Mapping.from_record(c["mapping"]) for c in cases], arch.storage_names)
+    params = {"pes": 16, "macs": 1024, "accum_kib_per_pe": 3, "weight_kib_per_pe": 32, "input_kib_per_pe": 8,
+              "global_kib": 64}
+    layer = LayerRef(cases[0]["layer"], "resnet50", cases[0]["layer_dims"])
+    task = Task("a00000-l000-c0000", 0, 0, 0, AccelRef("simba_final", "simba", params, "preset"), layer, 0, 0, 1)
+    schema = schema_for(arch, list(params))
+    table = build_table(task, arch, schema, batch, np.array([c["valid"] for c in cases]),
+                        from_results(results, arch), "timeloop", "test", True)
+    assert table.schema == schema and table.num_rows == len(cases)
+    rows = table.to_pylist()
+    for row, c in zip(rows, cases, strict=True):
+        assert row["valid"] == c["valid"]
+        assert Mapping.from_yaml(row["mapping_yaml"], arch.storage_names) == Mapping.from_record(c["mapping"])
+        if c["valid"]:
+            assert row["cycles"] == c["stats"]["cycles"] and row["energy_pJ"] == c["stats"]["energy_pJ"]
+            gb = c["stats"]["levels"]["GlobalBuffer"]["dataspaces"]["Inputs"]
+            assert row["reads_GlobalBuffer_Inputs"] == gb["reads"]
+        else:
+            assert row["cycles"] is None and row["failed_level"] in c["error"]
+
+
+def test_atomic_part_and_done_ids(tmp_path):
+    st = DatasetStore(tmp_path / "ds")
+    st.init({"plan_hash": "abc", "name": "x"}, resume=False)
+    t = pa.table({"a": [1, 2, 3]})
+    st.write_part("simba_final", "a00000-l000-c0000", t)
+    assert st.done_ids() == {"a00000-l000-c0000"}
+    assert not list(st.parts.rglob("*.tmp"))
+    # A temp file left by a killed writer (dead pid on this host) is removed on the next init.
+    from looplab.sweep.store import _HOST
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = st.parts / "arch=simba_final" / f".a00000-l000-c0001.parquet.{_HOST}.{int(dead.stdout)}.5.tmp"
+    stale.write_bytes(b"PAR1 half")
+    live = st.parts / "arch=simba_final" / f".a00000-l000-c0002.parquet.{_HOST}.{os.getpid()}.5.tmp"
+    live.write_bytes(b"PAR1 half")
+    st.init({"plan_hash": "abc", "name": "x"}, resume=True)
+    assert not stale.exists() and live.exists()
+    assert st.done_ids() == {"a00000-l000-c0000"}
+    with pytest.raises(LooplabError, match="pass --resume"):
+        st.init({"plan_hash": "abc"}, resume=False)
+    with pytest.raises(LooplabError, match="different sweep"):
+        st.init({"plan_hash": "zzz"}, resume=True)
+    assert st.read().num_rows == 3
+
+
+def test_failure_records_count_attempts(tmp_path):
+    st = DatasetStore(tmp_path)
+    assert st.record_failure("t1", "boom")["attempts"] == 1
+    assert st.record_failure("t1", "boom again")["attempts"] == 2
+    assert st.failure("t1")["reason"] == "boom again"
+    st.clear_failure("t1")
+    assert st.failures() == []
+
+
+def test_write_parquet_atomic_replaces_whole_file(tmp_path):
+    p = tmp_path / "x.parquet"
+    write_parquet_atomic(pa.table({"a": list(range(10))}), p)
+    write_parquet_atomic(pa.table({"a": list(range(5))}), p)
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(p).num_rows == 5
+    assert [f.name for f in tmp_path.iterdir()] == ["x.parquet"]
+
+
+def test_failing_task_is_recorded_and_given_up(tmp_path, monkeypatch):
+    """A task that raises is retried up to max_attempts, recorded with its reason, then skipped on resume."""
+    import looplab.sweep.worker as worker
+    from looplab.sweep.engine import run_sweep
+
+    def broken(acc, ctx):
+        raise RuntimeError(f"cannot build {acc.name}")
+
+    monkeypatch.setattr(worker, "_bundle", broken)
+    spec = parse_spec(small_spec(tmp_path / "ds", execution={"workers": 1, "max_attempts": 2}))
+    s = run_sweep(spec, progress=False, echo=lambda m: None)
+    n = s["tasks_total"]
+    assert s["tasks_failed"] == n and s["rows_run"] == 0
+    fails = s["task_failures"]
+    assert sum(fails.values()) == n and len(fails) == 2
+    assert all(k.startswith(("RuntimeError: cannot build simba_final", "RuntimeError: cannot build gemmini_default"))
+               for k in fails)
+    st = DatasetStore(tmp_path / "ds")
+    assert all(f["attempts"] == 2 for f in st.failures()) and len(st.failures()) == n
+    again = run_sweep(spec, resume=True, progress=False, echo=lambda m: None)
+    assert again["tasks_given_up_before"] == n and again["tasks_run"] == 0 and again["tasks_failed"] == 0
+
+
+def test_import_dosa_csv(tmp_path):
+    from looplab.cli import main
+    from looplab.sweep.dataset import info
+    from mappers.dosa import read_dosa_csv
+
+    src = ROOT / "tests" / "data" / "dosa" / "timeloop_dataset_sample.csv"
+    assert main(["import-dosa", str(src), "--out", str(tmp_path / "d"), "--rows-per-part", "7"]) == 0
+    rows = read_dosa_csv(src)
+    d = info(tmp_path / "d")
+    assert d["rows"] == len(rows) and d["parts"] == -(-len(rows) // 7)
+    table = DatasetStore(tmp_path / "d").read().to_pylist()
+    levels = ("Registers", "Accumulator", "Scratchpad", "DRAM")
+    for got, want in zip(table, rows, strict=True):
+        assert got["cycles"] == int(want.targets["cycle"]) and got["dosa_energy"] == want.targets["energy"]
+        assert got["arch_pe_dim"] == want.arch_params["pe_dim"] and got["K"] == want.dims["K"]
+        m = Mapping.from_yaml(got["mapping_yaml"], levels)
+        assert m.dim_products() == want.mapping.dim_products()
+        assert [lm.temporal for lm in m.levels] == [lm.temporal for lm in want.mapping.levels]
+    with pytest.raises(LooplabError, match="already exists"):
+        from looplab.sweep.dosa_import import import_dosa
+
+        import_dosa(src, tmp_path / "d")

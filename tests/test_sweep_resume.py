@@ -1,0 +1,123 @@
+"""Acceptance: a sweep killed with SIGKILL at random moments, then resumed, equals an uninterrupted run;
+and the Dask path (LocalCluster) gives the same rows as the local one. Analytical backend, small sizes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import yaml
+
+if not hasattr(pytest.importorskip("looplab.analytical"), "evaluate_batch"):
+    pytest.skip("the analytical model's evaluate_batch has not landed", allow_module_level=True)
+
+from looplab.sweep import open_store, parse_spec, run_sweep  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec_dict(out: Path, workers: int = 1) -> dict:
+    return {"name": "kill-test", "seed": 11, "out": str(out), "backend": "analytical",
+            "accelerators": {"presets": ["simba_final", "gemmini_default"]},
+            "workloads": [{"workload": "resnet50", "layers": [0, 5, 12, 23]}],
+            "mappings": {"valid": 24, "invalid": 24}, "points_per_task": 12,
+            "execution": {"workers": workers, "energy": "estimator"}}
+
+
+def _sorted(table):
+    return table.sort_by([("task_id", "ascending"), ("point", "ascending")])
+
+
+def _assert_same_rows(a, b):
+    assert a.num_rows == b.num_rows
+    a, b = _sorted(a), _sorted(b.select(a.schema.names))
+    assert a.equals(b)
+
+
+def _no_duplicates(table):
+    keys = pc.binary_join_element_wise(table["task_id"], pc.cast(table["point"], "string"), "/")
+    assert pc.count_distinct(keys).as_py() == table.num_rows
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    summary = run_sweep(parse_spec(spec_dict(out)), progress=False, echo=lambda s: None)
+    assert summary["tasks_failed"] == 0
+    return open_store(out).read(), summary
+
+
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+    ref, ref_summary = uninterrupted
+    spec_path = tmp_path / "spec.yaml"
+    out = tmp_path / "ds"
+    spec_path.write_text(yaml.safe_dump(spec_dict(out, workers=2)))
+    n_tasks = ref_summary["tasks_total"]
+    cmd = [sys.executable, "-m", "looplab", "sweep", str(spec_path), "--resume", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = np.random.default_rng(2024)
+    kills = 0
+    progress = []
+    t0 = time.monotonic()
+    for attempt in range(6):
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Kill once some work is visible (or after a random moment), at a random point of the run.
+        delay = rng.uniform(0.3, 2.5)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            break
+        # Alternate: the driver alone (its workers notice and exit) / the whole process group (power loss).
+        if attempt % 2 == 0:
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        progress.append(len(open_store(out).done_ids()) if (out / "manifest.json").exists() else 0)
+        if progress[-1] >= n_tasks:
+            break
+    assert kills >= 2, f"the sweep finished before it could be killed twice ({progress})"
+    assert any(0 < p < n_tasks for p in progress), f"no kill landed mid-sweep: parts done after kills {progress}"
+    # Let any orphaned worker of the last kill exit, then finish the sweep.
+    time.sleep(1.0)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    store = open_store(out)
+    assert len(store.done_ids()) == n_tasks
+    assert not list(store.parts.rglob("*.tmp"))
+    got = store.read()
+    _no_duplicates(got)
+    _assert_same_rows(ref, got)
+    assert time.monotonic() - t0 < 90
+
+
+def test_rerun_of_finished_sweep_does_nothing(tmp_path, uninterrupted):
+    ref, _ = uninterrupted
+    out = tmp_path / "ds"
+    spec = parse_spec(spec_dict(out))
+    run_sweep(spec, progress=False, echo=lambda s: None)
+    again = run_sweep(spec, resume=True, progress=False, echo=lambda s: None)
+    assert again["tasks_run"] == 0 and again["rows_in_dataset"] == ref.num_rows
+    _assert_same_rows(ref, open_store(out).read())
+
+
+def test_dask_localcluster_matches_local(tmp_path, uninterrupted):
+    distributed = pytest.importorskip("distributed")
+    ref, _ = uninterrupted
+    out = tmp_path / "dask"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        summary = run_sweep(parse_spec(spec_dict(out)), scheduler=client, progress=False, echo=lambda s: None)
+    assert summary["executor"].startswith("Dask client")
+    assert summary["tasks_failed"] == 0
+    got = open_store(out).read()
+    _no_duplicates(got)
+    _assert_same_rows(ref, got)
