@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import tempfile
 import threading
 import time
@@ -109,7 +108,8 @@ def backend_info(name: str) -> tuple[Any, str]:
 
 
 def _evaluate_points(task: Task, bundle: ArchBundle, batch: Any, ctx: RunContext, backend: Any) -> list[EvalResult]:
-    """Timeloop backends: every point in its own temporary directory; ERT/ART reused from the bundle."""
+    """Timeloop backends, point by point: the backend runs each evaluation in its own temporary directory
+    (parallel runs never share one); the ERT/ART made once per architecture are passed in."""
     from looplab.sweep.rows import mapping_yaml_texts, spatial_levels
     from looplab.sweep.sources import problem_yaml_text
 
@@ -119,19 +119,15 @@ def _evaluate_points(task: Task, bundle: ArchBundle, batch: Any, ctx: RunContext
         prob = Path(tdir) / "problem.yaml"
         prob.write_text(problem_yaml_text(task.layer))
         for i, text in enumerate(texts):
-            pdir = Path(tdir) / f"p{i:05d}"
-            pdir.mkdir()
-            arch = pdir / "arch.yaml"
-            shutil.copyfile(bundle.arch_path, arch)
-            mp = pdir / "mapping.yaml"
+            mp = Path(tdir) / f"mapping_{i:05d}.yaml"
             mp.write_text(text)
             try:
-                r = backend.evaluate(arch, prob, mp, ert=bundle.ert_path, art=bundle.art_path,
+                r = backend.evaluate(bundle.arch_path, prob, mp, ert=bundle.ert_path, art=bundle.art_path,
                                      timeout_s=ctx.timeout_s)
             except LooplabError as exc:
                 r = EvalResult(valid=None, backend=ctx.backend, error_kind="crash", reason=str(exc))
             out.append(r)
-            shutil.rmtree(pdir, ignore_errors=True)
+            mp.unlink()
     return out
 
 
