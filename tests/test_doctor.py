@@ -1,0 +1,41 @@
+"""``looplab doctor``: reports every tool, found or not, with what to do; always exit 0; --json."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from looplab import doctor
+from looplab.cli import main
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+def test_nothing_installed(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    statuses = {s.name: s for s in doctor.collect()}
+    assert set(statuses) == {"timeloop-model", "timeloop-mapper", "accelergy", "pytimeloop"}
+    for name in ("timeloop-model", "timeloop-mapper", "accelergy"):
+        assert not statuses[name].found and statuses[name].hint
+    text = doctor.format_text(list(statuses.values()))
+    assert "[MISSING] timeloop-model" in text and "docker" in text.lower()
+    assert "backends usable here:" in text and "analytical" in text
+    assert main(["doctor", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in data] == ["timeloop-model", "timeloop-mapper", "accelergy", "pytimeloop"]
+    assert all({"found", "version", "path", "hint", "detail"} <= set(d) for d in data)
+
+
+def test_found_binary_without_version(monkeypatch):
+    """A binary on PATH is reported as found (and its path) even when it prints no version."""
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ.get('PATH', '')}")
+    st = doctor.check_binary("timeloop-model")
+    assert st.found and st.path == str(FAKES / "timeloop-model") and st.version is None
+    acc = doctor.check_accelergy()  # the stand-in fails `accelergy -h`: reported, not raised
+    assert acc.path == str(FAKES / "accelergy") and not acc.found and "accelergy -h" in acc.detail
+
+
+def test_accelergy_packages_lists_only_related_distributions():
+    pkgs = doctor.accelergy_packages()
+    assert all(n.lower().startswith(("accelergy", "timeloop", "pytimeloop", "cacti")) for n in pkgs)
