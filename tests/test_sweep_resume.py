@@ -61,7 +61,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, un
     spec_path.write_text(yaml.safe_dump(spec_dict(out, workers=2)))
     n_tasks = ref_summary["tasks_total"]
     cmd = [sys.executable, "-m", "looplab", "sweep", str(spec_path), "--resume", "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     rng = np.random.default_rng(2024)
     kills = 0
     progress = []
@@ -73,6 +73,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, un
         delay = rng.uniform(0.3, 2.5)
         time.sleep(delay)
         if proc.poll() is not None:
+            assert proc.returncode == 0, proc.stderr.read().decode()
             break
         # Alternate: the driver alone (its workers notice and exit) / the whole process group (power loss).
         if attempt % 2 == 0:
