@@ -6,6 +6,7 @@ the cache's bookkeeping, not Accelergy. Accelergy's failure paths use the stand-
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -27,8 +28,8 @@ def _copy_producer(src: Path, log: Path | None = None, delay: float = 0.0):
             with open(log, "a") as fh:
                 fh.write(f"{os.getpid()}\n")
         time.sleep(delay)
-        shutil.copyfile(src / "ERT.yaml", out / "ERT.yaml")
-        shutil.copyfile(src / "ART.yaml", out / "ART.yaml")
+        for name in ("ERT.yaml", "ART.yaml", "ERT_summary.yaml", "ART_summary.yaml"):
+            shutil.copyfile(src / name, out / name)
     return produce
 
 
@@ -54,6 +55,9 @@ def test_produced_once_then_reused(ref_dir, tmp_path):
     assert log.read_text().split() == [str(os.getpid())]  # the producer ran once
     assert cached_entries(cache) == [ert.parent]
     assert (ert.parent / "arch.yaml").read_bytes() == (src / "arch.yaml").read_bytes()
+    meta = json.loads((ert.parent / "meta.json").read_text())
+    assert meta["estimators"] == json.loads((src / "params.json").read_text())["estimators"]
+    assert meta["dummy_estimated"] == []
     assert not [p for p in cache.iterdir() if p.name.startswith(".tmp")]
 
 

@@ -80,7 +80,9 @@ def run_accelergy(arch_yaml: Path, out_dir: Path, timeout_s: float = 600,
                              "doctor`) or pass --ert/--art", str(arch_yaml))
     inputs = [str(Path(p).resolve()) for p in (arch_yaml, *extra_inputs)]
     run = run_process([exe, *inputs, "-o", f"{out_dir}/"], out_dir, timeout_s)
-    (out_dir / "accelergy.log").write_text(run.stdout + run.stderr)
+    log = out_dir / "accelergy.log"
+    (out_dir / "accelergy.output.txt" if log.exists() else log).write_text(run.stdout + run.stderr)
+    _normalise_names(out_dir)
     if run.timed_out:
         raise AccelergyError(f"accelergy did not finish within {timeout_s:g} s", str(arch_yaml))
     missing = [n for n in OUTPUTS if not (out_dir / n).is_file()]
@@ -88,6 +90,15 @@ def run_accelergy(arch_yaml: Path, out_dir: Path, timeout_s: float = 600,
         tail = (run.stderr or run.stdout).strip()[-400:]
         raise AccelergyError(f"accelergy exited with status {run.returncode} and did not write "
                              f"{', '.join(missing) or 'valid outputs'}; output: {tail or '(empty)'}", str(arch_yaml))
+
+
+def _normalise_names(out_dir: Path) -> None:
+    """Accelergy run with an output prefix writes ``<prefix>.ERT.yaml`` etc.: give them the plain names."""
+    for name in (*OUTPUTS, *OPTIONAL_OUTPUTS[:2]):
+        if not (out_dir / name).exists():
+            hits = sorted(out_dir.glob(f"*.{name}"))
+            if len(hits) == 1:
+                hits[0].rename(out_dir / name)
 
 
 @contextlib.contextmanager
@@ -141,7 +152,8 @@ def _produce(arch_yaml: Path, extra: list[Path], cache: Path, entry: Path, produ
             raise AccelergyError(f"Accelergy run left no {', '.join(missing)}", str(arch_yaml))
         shutil.copyfile(arch_yaml, tmp / "arch.yaml")
         meta = {"arch": str(arch_yaml.resolve()), "extra_inputs": [str(p) for p in extra], "key": entry.name,
-                "seconds": round(time.monotonic() - start, 3), "created": time.time()}
+                "seconds": round(time.monotonic() - start, 3), "created": time.time(),
+                **_estimator_info(tmp)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if entry.exists():  # a stale, incomplete entry (e.g. a crashed writer before this scheme): replace it
             shutil.rmtree(entry, ignore_errors=True)
@@ -152,6 +164,21 @@ def _produce(arch_yaml: Path, extra: list[Path], cache: Path, entry: Path, produ
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _estimator_info(out_dir: Path) -> dict:
+    """Which estimator produced each component (from ERT_summary.yaml), flagging Accelergy's dummy tables."""
+    from looplab.timeloop.parse_accelergy import component_estimators, uses_dummy
+
+    summary = out_dir / "ERT_summary.yaml"
+    if not summary.is_file():
+        return {}
+    try:
+        est = component_estimators(summary, out_dir / "ART_summary.yaml" if (out_dir / "ART_summary.yaml").is_file()
+                                   else None)
+    except LooplabError:
+        return {}
+    return {"estimators": est, "dummy_estimated": uses_dummy(est)}
 
 
 def cached_entries(cache_dir: Path | None = None) -> list[Path]:
