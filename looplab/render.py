@@ -285,21 +285,18 @@ def _mapping_from_data(data: Any, where: str, arch: Any, family: str | None) -> 
     return mapping_from_description(data, names, family, where)
 
 
-def render_mapping(mapping: Any, arch: Any = None, splits: dict[str, int] | None = None) -> str:
-    """Mapping YAML in the reference layout; with ``arch`` every fan-out level gets a spatial directive.
+def render_mapping(mapping: Any, arch: Any = None) -> str:
+    """Mapping YAML in the reference layout.
 
-    ``splits`` (target -> split) keeps a source file's ``split`` on spatial directives whose factors are all 1
-    (the Mapping model cannot tell ``split: 0`` from ``split: 7`` there; both mean the same to Timeloop).
+    With ``arch`` every fan-out level gets a spatial directive (``split: 7`` for an X fan-out, ``0`` for Y when
+    it has no spatial factor), as in the reference files (:func:`mappers.canonical.mapping_to_yaml`);
+    without it a spatial directive is written only where a spatial factor is > 1.
     """
-    from mappers.mapping import dump_mapping_yaml
+    if arch is None:
+        return mapping.to_yaml()
+    from mappers.canonical import mapping_to_yaml
 
-    spatial = [lv.name for lv in arch.storage if lv.fanout > 1] if arch is not None else None
-    obj = mapping.to_yaml_obj(spatial_levels=spatial)
-    for e in obj["mapping"]:
-        if (splits and e["type"] == "spatial" and e["target"] in splits
-                and all(tok.endswith("=1") for tok in e["factors"].split())):
-            e["split"] = splits[e["target"]]
-    return dump_mapping_yaml(obj)
+    return mapping_to_yaml(mapping, arch)
 
 
 def emit_mapping(source: str | Path | dict | list, arch: Any = None, family: str | None = None,
@@ -307,18 +304,12 @@ def emit_mapping(source: str | Path | dict | list, arch: Any = None, family: str
     """Normalised mapping YAML from a mapping file or a per-level description.
 
     With ``layer`` (a :class:`~looplab.workloads.Layer`) the factor products are checked against its dims.
-    A reference mapping file comes back byte-identical.
+    A reference mapping file normalised against its architecture comes back byte-identical.
     """
-    data, where = _read_mapping_source(source)
-    splits = None
-    if _is_timeloop_mapping(data):
-        entries = data.get("mapping") if isinstance(data, dict) else data
-        splits = {str(e["target"]): int(e["split"]) for e in entries or []
-                  if isinstance(e, dict) and e.get("type") == "spatial" and "split" in e and "target" in e}
-    mapping = _mapping_from_data(data, where, arch, family)
+    mapping = load_mapping(source, arch, family)
     if layer is not None:
         mapping.check_layer(layer.dims, where=f"mapping vs layer {layer.name!r}")
-    text = render_mapping(mapping, arch, splits)
+    text = render_mapping(mapping, arch)
     if out is not None:
         _write(out, text)
     return text
