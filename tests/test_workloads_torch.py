@@ -87,7 +87,7 @@ def test_linear_matmul_bmm_and_conv1d_conventions():
 
     layers = {lay.name.split(".", 1)[1]: lay for lay in from_torch(M(), torch.randn(2, 10, 32), name="m",
                                                                    dedupe=False)}
-    proj, att, shared, c1, bmm = layers["proj"], layers["matmul"], layers["matmul_1"], layers["c1"], layers["bmm"]
+    proj, att, shared, c1, bmm = layers["proj"], layers["matmul"], layers["matmul_call2"], layers["c1"], layers["bmm"]
     assert (proj.N, proj.P, proj.C, proj.K, proj.count) == (2, 10, 32, 48, 1)
     assert (att.P, att.C, att.K, att.count) == (10, 12, 10, 8)  # 2 batches x 4 heads, separate operands
     assert (shared.N, shared.P, shared.C, shared.K, shared.count) == (2, 10, 48, 8, 1)

@@ -135,6 +135,16 @@ def _propagate(gm: Any, inputs: tuple) -> None:
         raise LooplabError(f"shape propagation failed: {type(exc).__name__}: {exc}", "from_torch") from None
 
 
+def _function_label(node: Any) -> str:
+    """``<enclosing module path>.<op>`` (e.g. ``layers.3.matmul``) for a function/method call node."""
+    import re
+
+    base = re.sub(r"_\d+$", "", node.name)
+    stack = node.meta.get("nn_module_stack") or {}
+    scope = next(reversed(stack.values()))[0] if stack else ""
+    return f"{scope}.{base}" if scope else base
+
+
 def trace_ops(module: Any, example_input: Any, concrete_args: dict[str, Any] | None = None) -> list[tuple[str, dict]]:
     """Every conv/linear/matmul op of the traced module in execution order: ``(qualified name, layer fields)``."""
     import torch
@@ -177,7 +187,7 @@ def trace_ops(module: Any, example_input: Any, concrete_args: dict[str, Any] | N
             name = str(node.target)
         elif node.op in ("call_function", "call_method"):
             tgt = node.target
-            name = node.name
+            name = _function_label(node)
             if tgt in (F.conv2d, torch.conv2d, F.conv1d, torch.conv1d):
                 b = _bind(node.args, node.kwargs, _CONV_NAMES, _CONV_DEFAULTS)
                 maker = conv2d_layer if tgt in (F.conv2d, torch.conv2d) else conv1d_layer
@@ -213,7 +223,7 @@ def from_torch(module: Any, example_input: Any, name: str = "model", dedupe: boo
         raise LooplabError(f"no conv/linear/matmul ops found in {type(module).__name__}", "from_torch")
     calls: dict[str, int] = {}
     layers = []
-    for op, fields in ops:  # a module called more than once (shared heads) gets _callN from its 2nd call
+    for op, fields in ops:  # a label seen again (shared heads, 2nd matmul in a block) gets _callN
         calls[op] = calls.get(op, 0) + 1
         label = op if calls[op] == 1 else f"{op}_call{calls[op]}"
         layers.append(Layer(**fields, name=f"{name}.{label}"))
