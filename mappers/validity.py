@@ -68,6 +68,42 @@ def mesh(level: Level) -> tuple[int, int]:
     return inst, 1
 
 
+def _attr(attrs: dict, *keys: str) -> Any:
+    for k in keys:
+        if attrs.get(k) is not None:
+            return attrs[k]
+    return None
+
+
+def capacity(level: Level) -> tuple[int | None, float]:
+    """Timeloop's ``(effective_size, min_utilization)`` of a storage level (``BufferLevel::ParseSpecs``).
+
+    Size: ``entries``; else ``depth * block`` with block = ``block-size`` (or, from ``width``, ``width /
+    cluster-size / word bits`` or ``width / word bits``); else ``sizeKB * 8192 / word bits``; None when none is
+    given (DRAM). Effective size = ``floor(size / multiple-buffering)``.
+    """
+    a = level.attributes or {}
+    word_bits = int(_attr(a, "word-bits", "word_width", "datawidth") or level.datawidth)
+    block = _attr(a, "block-size", "block_size", "n_words")
+    width = _attr(a, "width", "memory_width", "data_storage_width")
+    if block is None:
+        block = 1
+        if width is not None:
+            cluster = _attr(a, "cluster-size")
+            block = int(width) // int(cluster) // word_bits if cluster is not None else int(width) // word_bits
+    size = None
+    if _attr(a, "entries") is not None:
+        size = int(a["entries"])
+    elif _attr(a, "depth", "memory_depth", "data_storage_depth") is not None:
+        size = int(_attr(a, "depth", "memory_depth", "data_storage_depth")) * int(block)
+    elif _attr(a, "sizeKB") is not None:
+        size = int(float(a["sizeKB"]) * 1024 * 8 / word_bits)
+    if size is None:
+        return None, 0.0
+    mb = float(_attr(a, "multiple-buffering") or 1.0)
+    return int(size // mb), float(_attr(a, "min-utilization") or 0.0)
+
+
 def _layer(dims: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
     try:
         size = np.array([int(dims[d]) for d in DIMS], np.int64)
@@ -170,11 +206,16 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch) -> Va
     for i, lvl in enumerate(arch.storage):
         if not valid.any():
             break
-        cap = lvl.capacity_words
+        cap, min_util = capacity(lvl)
         if cap is not None:
             col = need[:, i]
             fail(col > cap, lvl.name, CAPACITY,
                  lambda b, col=col, cap=cap: f"mapped tile size {col[b]} exceeds buffer capacity {cap}")
+            if min_util > 0:
+                floor_ = cap * min_util
+                fail(col < floor_, lvl.name, CAPACITY,
+                     lambda b, col=col, f=floor_: f"mapped tile size {col[b]} is less than constrained minimum "
+                                                  f"utilization {f:g}")
         ux, uy = above_x[:, i], above_y[:, i]
         used = ux * uy
         bmx, bmy = mesh(lvl)

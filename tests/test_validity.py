@@ -12,7 +12,7 @@ import yaml
 from looplab.archspec import parse_arch
 from looplab.errors import LooplabError
 from mappers.mapping import LevelMapping, Mapping, MappingBatch
-from mappers.validity import check, check_batch, mesh
+from mappers.validity import capacity, check, check_batch, mesh
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,22 @@ def test_empty_batch():
     batch = MappingBatch.from_mappings([_mapping()], spec.storage_names)[0:0]
     v = check_batch(spec, _dims(), batch)
     assert len(v) == 0 and v.valid.dtype == np.bool_
+
+
+def test_capacity_follows_timeloop_size_attributes():
+    def lvl(**attrs):
+        text = ARCH.replace("{depth: 4, width: 32, datawidth: 8, instances: 1}",
+                            "{" + ", ".join(f"{k}: {v}" for k, v in attrs.items()) + ", instances: 1}")
+        return parse_arch(text).level("Buf")
+
+    assert capacity(lvl(depth=4, width=32, datawidth=8)) == (16, 0.0)  # block = width / datawidth
+    assert capacity(lvl(depth=4, width=32, datawidth=8, **{"block-size": 2})) == (8, 0.0)
+    assert capacity(lvl(depth=4, width=32, datawidth=8, **{"cluster-size": 2})) == (8, 0.0)
+    assert capacity(lvl(entries=10, depth=4, width=32, datawidth=8)) == (10, 0.0)
+    assert capacity(lvl(sizeKB=1, datawidth=16)) == (512, 0.0)
+    assert capacity(lvl(depth=5, width=32, datawidth=8, **{"multiple-buffering": 2})) == (10, 0.0)
+    spec = parse_arch(ARCH.replace("{depth: 4, width: 32, datawidth: 8, instances: 1}",
+                                   "{depth: 4, width: 32, datawidth: 8, min-utilization: 0.5, instances: 1}"))
+    dims = _dims(K=16)
+    m = _fix_dram(_mapping(), dims)  # Buf holds 1 input word, 16 * 0.5 = 8 required
+    assert check(spec, dims, m)[3] == "mapped tile size 1 is less than constrained minimum utilization 8"
