@@ -1,0 +1,147 @@
+"""Public entry points: :func:`evaluate_batch` (arrays), :func:`evaluate` (one mapping), :func:`evaluate_files`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from looplab.analytical.model import analyse, costs, layer_dims, level_costs
+from looplab.archspec import ArchSpec, parse_arch
+from looplab.errors import LooplabError
+from looplab.result import EvalResult, LevelStats, TensorStats
+from mappers.mapping import Mapping, MappingBatch
+
+TENSORS = ("Weights", "Inputs", "Outputs")
+
+
+@dataclass
+class BatchResult:
+    """Per-mapping results; invalid rows have cycles -1 and NaN energy/utilization."""
+
+    level_names: tuple[str, ...]  # "MACC"-style compute level first, then storage innermost first
+    valid: np.ndarray
+    failed_level: np.ndarray
+    reason: np.ndarray
+    kind: np.ndarray
+    cycles: np.ndarray  # int64
+    energy_pJ: np.ndarray
+    utilization: np.ndarray
+    energy_by_level: np.ndarray  # [B, 1 + L]
+
+    def __len__(self) -> int:
+        return int(self.valid.shape[0])
+
+    def to_results(self) -> list[EvalResult]:
+        out = []
+        for i in range(len(self)):
+            if self.valid[i]:
+                out.append(EvalResult(True, "analytical", cycles=int(self.cycles[i]),
+                                      energy_pJ=float(self.energy_pJ[i]), utilization=float(self.utilization[i]),
+                                      energy_by_level=dict(zip(self.level_names,
+                                                               map(float, self.energy_by_level[i]), strict=True))))
+            else:
+                out.append(EvalResult(False, "analytical", failed_level=self.failed_level[i], reason=self.reason[i],
+                                      error_kind=self.kind[i]))
+        return out
+
+
+def _ert_for(arch: ArchSpec, ert: Any) -> Any:
+    if ert is not None:
+        return ert
+    try:
+        from looplab.energy.estimator import estimate_ert
+    except ImportError:
+        raise LooplabError("no ERT given and looplab.energy.estimator is not available", arch.source) from None
+    return estimate_ert(arch)
+
+
+def _validity(arch: ArchSpec, dims: dict, batch: MappingBatch):
+    from mappers.validity import check_batch
+
+    return check_batch(arch, dims, batch)
+
+
+def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536) -> BatchResult:
+    """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows."""
+    layer_dims(dims)
+    lc = level_costs(arch, _ert_for(arch, ert))
+    B, L = len(batch), len(arch.storage)
+    names = (arch.compute.name, *arch.storage_names)
+    val = _validity(arch, dims, batch)
+    cycles = np.full(B, -1, np.int64)
+    energy = np.full(B, np.nan)
+    util = np.full(B, np.nan)
+    by_level = np.full((B, 1 + L), np.nan)
+    idx = np.nonzero(val.valid)[0]
+    for s in range(0, len(idx), max(1, chunk)):
+        rows = idx[s:s + chunk]
+        st = analyse(arch, dims, batch[rows])
+        co = costs(st, lc)
+        cycles[rows] = co.cycles
+        energy[rows] = co.energy
+        util[rows] = co.utilization
+        by_level[rows, 0] = co.energy_mac
+        by_level[rows, 1:] = co.energy_tensor.sum(axis=2)
+    return BatchResult(names, val.valid.copy(), val.failed_level, val.reason, val.kind, cycles, energy, util, by_level)
+
+
+def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResult:
+    """One mapping, with per-level per-tensor statistics in ``EvalResult.levels``."""
+    batch = MappingBatch.from_mappings([mapping], arch.storage_names)
+    res = evaluate_batch(arch, ert, dims, batch).to_results()[0]
+    if not res.valid:
+        return res
+    st = analyse(arch, dims, batch)
+    co = costs(st, level_costs(arch, _ert_for(arch, ert)))
+    res.computes = st.computes
+    res.levels[arch.compute.name] = LevelStats(cycles=float(st.compute_cycles[0]), energy_pJ=float(co.energy_mac[0]))
+    for li, lv in enumerate(arch.storage):
+        tensors = {}
+        for ti, tn in enumerate(TENSORS):
+            if st.utilized_capacity[0, li, ti] == 0:
+                continue
+            tensors[tn] = TensorStats(reads=float(st.reads[0, li, ti]), fills=float(st.fills[0, li, ti]),
+                                      updates=float(st.updates[0, li, ti]),
+                                      utilized_capacity=float(st.utilized_capacity[0, li, ti]),
+                                      utilized_instances=float(st.utilized_instances[0, li]),
+                                      energy_pJ=float(co.energy_tensor[0, li, ti]))
+        res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]),
+                                         energy_pJ=float(co.energy_tensor[0, li].sum()), tensors=tensors)
+    return res
+
+
+def read_problem(source: str | Path | dict) -> dict[str, int]:
+    """Layer dims from a Timeloop problem YAML (``problem: {instance: {...}}``)."""
+    try:
+        from looplab.workloads import Layer
+
+        return dict(Layer.from_problem_yaml(source).dims)
+    except ImportError:
+        pass
+    import yaml
+
+    where = str(source) if not isinstance(source, dict) else "problem"
+    data = source
+    if not isinstance(source, dict):
+        text = Path(source).read_text() if Path(str(source)).exists() else str(source)
+        data = yaml.safe_load(text)
+    inst = (data or {}).get("problem", {}).get("instance") if isinstance(data, dict) else None
+    if not isinstance(inst, dict):
+        raise LooplabError("missing problem.instance", where)
+    return {k: int(v) for k, v in inst.items()}
+
+
+def evaluate_files(arch_yaml: str | Path, problem_yaml: str | Path, mapping_yaml: str | Path,
+                   ert_yaml: str | Path | None = None) -> EvalResult:
+    """timeloop-model's inputs -> EvalResult (backend ``analytical``)."""
+    from looplab.energy.ert import load_ert
+
+    arch = parse_arch(Path(arch_yaml))
+    dims = read_problem(problem_yaml)
+    mapping = Mapping.from_yaml(Path(mapping_yaml), arch.storage_names)
+    mapping.check_layer({k: dims[k] for k in ("R", "S", "P", "Q", "C", "K", "N")}, str(mapping_yaml))
+    ert = load_ert(ert_yaml) if ert_yaml is not None else None
+    return evaluate(arch, ert, dims, mapping)
