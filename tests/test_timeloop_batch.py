@@ -251,3 +251,30 @@ def test_real_pytimeloop_batch_reproduces_reference(ref_dir, ref_cases, tmp_path
     s = run_batch(cases, out, backend="pytimeloop", jobs=2, progress=False)
     assert s.failed == 0
     _check_against_records({r["id"]: r for r in _rows(out)}, ref_cases, ref_dir)
+
+
+def test_batch_refuses_to_start_without_the_simulator(monkeypatch, ref_dir, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    _write_cases(ref_dir, cases)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LooplabError, match="timeloop-model is not on PATH"):
+        run_batch(cases, tmp_path / "results.jsonl", progress=False)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_retry_failed(fake_path, monkeypatch, ref_dir, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    out = tmp_path / "results.jsonl"
+    written = _write_cases(ref_dir, cases)
+    monkeypatch.setenv("LOOPLAB_FAKE_MODE", "exit")
+    run_batch(cases, out, progress=False)
+    # keep one row as if it had been evaluated fine, so only the failed ones are retried
+    rows = _rows(out)
+    rows[0] = {**rows[0], "valid": False, "error_kind": "capacity"}
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("LOOPLAB_FAKE_MODE", "nostats")
+    s = run_batch(cases, out, progress=False, retry_failed=True)
+    assert (s.evaluated, s.skipped) == (len(written) - 1, 1)
+    rows = _rows(out)
+    assert len(rows) == len(written) and len({r["id"] for r in rows}) == len(written)
+    assert sum(r.get("error_kind") == "no_stats" for r in rows) == len(written) - 1

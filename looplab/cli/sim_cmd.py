@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "~/.cache/looplab/accelergy)")
     p.add_argument("--keep-dir", type=Path, help="copy timeloop-model's working directory here (debugging)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="--batch: evaluate again the cases whose evaluation failed (timeout, crash, ...)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -100,7 +102,8 @@ def _batch(args: argparse.Namespace) -> int:
     from looplab.timeloop.batch import run_batch
 
     summary = run_batch(args.batch, args.out, backend=args.backend, jobs=args.jobs, timeout_s=args.timeout,
-                        options=_options(args), progress=not args.no_progress)
+                        options=_options(args), progress=not args.no_progress,
+                        retry_failed=args.retry_failed)
     print(summary.line())
     if args.json:
         print(json.dumps(summary.__dict__))

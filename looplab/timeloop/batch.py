@@ -108,6 +108,49 @@ def done_ids(out_path: Path) -> set[str]:
     return ids
 
 
+def preflight(backend: str) -> None:
+    """Refuse to start a batch whose every case would fail the same way (simulator or model not installed)."""
+    import shutil
+
+    if backend == "timeloop" and shutil.which("timeloop-model") is None:
+        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); nothing was evaluated",
+                           "--backend timeloop")
+    if backend == "pytimeloop":
+        from looplab.timeloop.pytimeloop_backend import available
+
+        if not available():
+            raise LooplabError("pytimeloop is not importable (see `looplab doctor`); nothing was evaluated",
+                               "--backend pytimeloop")
+    if backend == "analytical":
+        try:
+            from looplab.analytical import evaluate_files  # noqa: F401
+        except ImportError as exc:
+            raise LooplabError(f"the analytical model is not available in this build ({exc})",
+                               "--backend analytical") from None
+
+
+def drop_failed(out_path: Path) -> int:
+    """Remove rows whose evaluation failed (error_kind in FAILURE_KINDS) from RESULTS, atomically; returns how
+    many were dropped, so that a resumed batch evaluates those cases again."""
+    from looplab.result import FAILURE_KINDS
+
+    out_path = Path(out_path)
+    if not out_path.exists():
+        return 0
+    done_ids(out_path)  # cut a torn last line first
+    keep, dropped = [], 0
+    for line in out_path.read_text().splitlines():
+        if json.loads(line).get("error_kind") in FAILURE_KINDS:
+            dropped += 1
+        else:
+            keep.append(line + "\n")
+    if dropped:
+        tmp = out_path.with_name(out_path.name + ".tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(out_path)
+    return dropped
+
+
 def evaluate_case(backend: str, options: dict[str, Any], case: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """One case -> one RESULTS row (runs in a worker process; the backend object is reused per process)."""
     from looplab.backends import get_backend
@@ -133,11 +176,18 @@ def _crash_row(backend: str, case: dict[str, Any], why: str) -> dict[str, Any]:
 
 
 def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int = 1, timeout_s: float = 120,
-              options: dict[str, Any] | None = None, progress: bool = True,
+              options: dict[str, Any] | None = None, progress: bool = True, retry_failed: bool = False,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
-    """Evaluate every case of CASES not yet in RESULTS; rows are appended as they finish."""
+    """Evaluate every case of CASES not yet in RESULTS; rows are appended as they finish.
+
+    ``retry_failed``: first drop RESULTS rows whose evaluation failed (timeout, crash, ...) so they run again.
+    """
     options = dict(options or {})
     cases = read_cases(cases_path)
+    if backend in ("timeloop", "pytimeloop", "analytical"):
+        preflight(backend)
+    if retry_failed:
+        drop_failed(out_path)
     done = done_ids(out_path)
     todo = [c for c in cases if _id_key(c["id"]) not in done]
     summary = BatchSummary(total=len(cases), skipped=len(cases) - len(todo))
