@@ -131,7 +131,8 @@ def check_pytimeloop() -> ToolStatus:
         except md.PackageNotFoundError:
             continue
     # import in a child process: broken native bindings must not take the doctor down
-    rc, out = _run([sys.executable, "-c", "import pytimeloop; import bindings; "
+    rc, out = _run([sys.executable, "-c", "import pytimeloop\ntry:\n import bindings\nexcept ImportError:\n"
+                                          " from pytimeloop import bindings\n"
                                           "print(getattr(bindings, '__version__', ''))"], timeout=60)
     ok = rc == 0
     detail = "imports (bindings ok)" if ok else f"import failed: {out[-300:]}"

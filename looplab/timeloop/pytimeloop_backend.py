@@ -50,13 +50,17 @@ def version() -> str:
 
 def _bindings() -> tuple[Any, Any]:
     """(Configurator, Engine) from the bindings; ImportError when they are absent."""
-    try:
-        from bindings.config import Configurator
-        from bindings.model import Engine
-    except ImportError:
-        from pytimeloop.config import Configurator  # older timeloop-python layouts
-        from pytimeloop.model import Engine
-    return Configurator, Engine
+    import importlib
+
+    errors = []
+    for pkg in ("bindings", "pytimeloop.bindings"):  # top-level `bindings` module, or nested in the package
+        try:
+            config = importlib.import_module(f"{pkg}.config")
+            model = importlib.import_module(f"{pkg}.model")
+            return config.Configurator, model.Engine
+        except (ImportError, AttributeError) as exc:
+            errors.append(f"{pkg}: {exc}")
+    raise ImportError("; ".join(errors))
 
 
 def status_to_result(status: Sequence[Any], level_names: Sequence[str],
