@@ -41,18 +41,27 @@ def scatter_loglog(pred: np.ndarray, truth: np.ndarray, path: str | Path, metric
 
 
 def error_histogram(pred: np.ndarray, truth: np.ndarray, path: str | Path, metric: str) -> str:
-    """Histogram of signed relative error (%), exact matches counted in the title."""
+    """Signed relative error (%) histogram, and the distribution of log10 |relative error| of inexact rows."""
     plt = _plt()
     pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    err = 100.0 * (pred - truth) / truth
-    exact = int(np.sum(np.abs(err) <= 1e-7))
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    rel = (pred - truth) / truth
+    err = 100.0 * rel
+    exact = np.abs(rel) <= 1e-9
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     span = max(float(np.max(np.abs(err))), 1e-6)
     ax.hist(err, bins=np.linspace(-span, span, 81), color="tab:blue")
     ax.set_yscale("log")
     ax.set_xlabel(f"relative error of {metric} (%), model - recorded")
     ax.set_ylabel("mappings")
-    ax.set_title(f"{metric}: n={len(err)}, exact {exact}, |err|<=1%: {int(np.sum(np.abs(err) <= 1))}")
+    ax.set_title(f"{metric}: n={len(err)}, |err|<=1%: {int(np.sum(np.abs(err) <= 1))}")
+    inexact = np.log10(np.abs(rel[~exact])) if np.any(~exact) else np.array([])
+    if inexact.size:
+        ax2.hist(inexact, bins=40, color="tab:orange")
+    ax2.axvline(-2, color="k", ls="--", lw=0.8, label="1%")
+    ax2.set_xlabel("log10 |relative error| (rows not exact to 1e-9)")
+    ax2.set_ylabel("mappings")
+    ax2.set_title(f"exact (<=1e-9): {int(exact.sum())} of {len(err)}")
+    ax2.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
