@@ -51,13 +51,45 @@ def _run(cmd: list[str], timeout: float = 15) -> tuple[int | None, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
+_LIST_PKGS = ("import importlib.metadata as m, json, re\n"
+              "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()\n"
+              "      if re.match(r'(accelergy|timeloop|pytimeloop|cacti)', d.metadata['Name'] or '', re.I)}))")
+
+
+def accelergy_python(accelergy_path: str | None = None) -> str | None:
+    """The interpreter the ``accelergy`` script runs with (its shebang), when it is a Python script."""
+    path = accelergy_path or shutil.which("accelergy")
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(300).decode(errors="replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!") or "python" not in first:
+        return None
+    parts = first[2:].split()
+    if Path(parts[0]).name == "env" and len(parts) > 1:
+        return shutil.which(parts[1])
+    return parts[0] if Path(parts[0]).is_file() else None
+
+
 def accelergy_packages() -> dict[str, str]:
-    """Installed Python distributions of Accelergy, its plug-ins and Timeloop's Python packages."""
+    """Installed Python distributions of Accelergy, its plug-ins and Timeloop's Python packages -- in this
+    interpreter and in the one the ``accelergy`` script runs with (they differ inside the Docker image)."""
     out: dict[str, str] = {}
     for dist in md.distributions():
         name = dist.metadata.get("Name") or ""
         if _PKG_RE.match(name):
             out[name] = dist.version
+    py = accelergy_python()
+    if py and Path(py).resolve() != Path(sys.executable).resolve():
+        rc, text = _run([py, "-c", _LIST_PKGS], timeout=60)
+        if rc == 0:
+            try:
+                out.update(json.loads(text.splitlines()[-1]))
+            except (ValueError, IndexError):
+                pass
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from looplab import doctor
@@ -39,3 +40,16 @@ def test_found_binary_without_version(monkeypatch):
 def test_accelergy_packages_lists_only_related_distributions():
     pkgs = doctor.accelergy_packages()
     assert all(n.lower().startswith(("accelergy", "timeloop", "pytimeloop", "cacti")) for n in pkgs)
+
+
+def test_accelergy_python_from_shebang(tmp_path, monkeypatch):
+    script = tmp_path / "accelergy"
+    script.write_text(f"#!{sys.executable}\nprint('hi')\n")
+    script.chmod(0o755)
+    assert doctor.accelergy_python(str(script)) == sys.executable
+    script.write_text("#!/usr/bin/env python3\n")
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
+    assert doctor.accelergy_python(str(script)) is not None
+    script.write_text("#!/bin/sh\n")
+    assert doctor.accelergy_python(str(script)) is None
+    assert doctor.accelergy_python(str(tmp_path / "missing")) is None
