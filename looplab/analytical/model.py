@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from looplab.analytical.nest import delta_sum, distinct_offsets, extents, projection
+from looplab.analytical.nest import delta_sum, delta_sum_stationary, distinct_offsets, extents, projection
 from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
 from mappers.mapping import MappingBatch
@@ -91,6 +91,7 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
     Ccont[:, 0, :] = T[:, None]
     Wacc[:, 0, :] = T[:, None]
     live = ln > 1
+    single_dim = [bool(((proj[pv] != 0).sum(axis=1) <= 1).all()) for pv in range(3)]
     for lvl in range(1, L):
         cols = slice(lvl * 7, L * 7)
         # the temporal loop directly enclosing tile lvl-1: first non-trivial loop of level lvl, unless the
@@ -100,8 +101,11 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
         first = seg & (np.cumsum(seg, axis=1) == 1)
         direct[:, :7] = first & ~has_sp[:, lvl, None]
         for pv in range(3):
-            d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv], direct,
-                          GRADIENT_RESET)
+            if single_dim[pv]:
+                d = delta_sum_stationary(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], proj[pv])
+            else:
+                d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv], direct,
+                              GRADIENT_RESET)
             u = distinct_offsets(sp[:, lvl], below[:, lvl], proj[pv])
             Dd[:, lvl, pv] = d
             Ccont[:, lvl, pv] = u * d

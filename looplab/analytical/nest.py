@@ -126,6 +126,20 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
     return size + D[:, 0]
 
 
+def delta_sum_stationary(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray,
+                         proj_t: np.ndarray) -> np.ndarray:
+    """Closed form of :func:`delta_sum` for data spaces whose axes each follow one dimension (Weights,
+    Outputs): a tile never partially overlaps its predecessor, so a visit costs the whole tile unless the
+    translation is zero. That leaves ``size * prod(N_j for loops from the innermost relevant one outward)``.
+    """
+    size = ext.prod(axis=1).astype(np.float64)
+    relevant = (proj_t != 0).any(axis=0)[loops_dim] & (loops_n > 1)  # [B, M]
+    suffix = np.cumprod(loops_n[:, ::-1].astype(np.float64), axis=1)[:, ::-1]
+    first = relevant.argmax(axis=1)
+    rows = np.arange(len(size))
+    return size * np.where(relevant.any(axis=1), suffix[rows, first], 1.0)
+
+
 def distinct_offsets(spatial: np.ndarray, inner_box: np.ndarray, proj_t: np.ndarray) -> np.ndarray:
     """Number of distinct data-space offsets among the children of a spatial fan-out (int64 [B]).
 

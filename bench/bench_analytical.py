@@ -1,0 +1,96 @@
+"""Analytical model throughput, measured side by side in one run.
+
+Prints evaluations/s of (1) the batched numpy model (``evaluate_batch``, validity included), (2) a
+per-mapping Python loop over ``evaluate``, and (3) timeloop-model when it is on PATH, else the reference's
+recorded seconds per evaluation (labelled as recorded). Pin to 2 cores with ``taskset -c 0,1`` for the
+reference setting; BLAS threads are limited to 2 here.
+
+    .venv/bin/python bench/bench_analytical.py [--n 262144] [--loop 200]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from looplab.analytical import evaluate, evaluate_batch  # noqa: E402
+from looplab.archspec import parse_arch  # noqa: E402
+from looplab.energy.ert import load_ert  # noqa: E402
+from mappers.mapping import Mapping, MappingBatch  # noqa: E402
+
+REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=262144, help="batched evaluations")
+    ap.add_argument("--loop", type=int, default=200, help="mappings in the per-mapping loop")
+    ap.add_argument("--arch", default="simba_final")
+    args = ap.parse_args()
+
+    with gzip.open(REF / "cases.jsonl.gz", "rt") as fh:
+        cases = [c for c in map(json.loads, fh) if c["arch"] == args.arch]
+    layer = cases[0]["layer"]
+    group = [c for c in cases if c["layer"] == layer]
+    dims = group[0]["layer_dims"]
+    arch = parse_arch(REF / "archs" / args.arch / "arch.yaml")
+    ert = load_ert(REF / "archs" / args.arch / "ERT.yaml")
+    maps = [Mapping.from_record(c["mapping"]) for c in group]
+    base = MappingBatch.from_mappings(maps, arch.storage_names)
+    reps = -(-args.n // len(base))
+    big = MappingBatch.concat([base] * reps)[: args.n]
+    print(f"arch {args.arch}, layer {layer}: {len(base)} distinct mappings (valid and invalid) tiled to {len(big)}")
+
+    evaluate_batch(arch, ert, dims, base)  # warm-up
+    t0 = time.perf_counter()
+    res = evaluate_batch(arch, ert, dims, big)
+    dt = time.perf_counter() - t0
+    batched = len(big) / dt
+    print(f"batched numpy (evaluate_batch): {batched:12,.0f} evaluations/s  ({len(big)} in {dt:.2f} s, "
+          f"{int(res.valid.sum())} valid)")
+
+    loop_maps = (maps * (-(-args.loop // len(maps))))[: args.loop]
+    t0 = time.perf_counter()
+    for m in loop_maps:
+        evaluate(arch, ert, dims, m)
+    dt = time.perf_counter() - t0
+    looped = len(loop_maps) / dt
+    print(f"per-mapping Python loop (evaluate): {looped:10,.0f} evaluations/s  ({len(loop_maps)} in {dt:.2f} s)")
+
+    tl = shutil.which("timeloop-model")
+    if tl:
+        full = sorted(d for d in (REF / "full").iterdir() if (d / "timeloop-model.stats.txt").exists())[:5]
+        times = []
+        for d in full:
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [tl, str(d / "arch.yaml"), str(d / "problem.yaml"), str(d / "mapping.yaml"),
+                       str(d / "ERT.yaml"), str(d / "ART.yaml")]
+                t0 = time.perf_counter()
+                subprocess.run(cmd, cwd=tmp, capture_output=True, check=False)
+                times.append(time.perf_counter() - t0)
+        per = statistics.median(times)
+        print(f"timeloop-model (measured, {len(times)} runs): {1 / per:10,.2f} evaluations/s  ({per:.3f} s each)")
+    else:
+        walls = [c["wall_s"] for c in cases if c.get("wall_s")]
+        per = float(np.median(walls))
+        print(f"timeloop (RECORDED in reference, pytimeloop in-process, median wall_s): {1 / per:8,.2f} "
+              f"evaluations/s  ({per:.3f} s each; timeloop-model not on PATH)")
+    print(f"speed-up batched vs timeloop: {batched * per:,.0f}x; batched vs Python loop: {batched / looped:,.0f}x")
+
+
+if __name__ == "__main__":
+    main()
