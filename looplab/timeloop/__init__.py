@@ -8,4 +8,7 @@ Modules:
     parse_xml          -- ``timeloop-model.map+stats.xml``
     parse_accelergy    -- ERT_summary / ART_summary / accelergy.log
     errors             -- Timeloop's ``ERROR: couldn't map level ...`` lines
+    batch              -- ``looplab evaluate --batch``: CASES.jsonl -> RESULTS.jsonl in worker processes, resumable
+
+Backends over these: :func:`looplab.backends.get_backend`.
 """
