@@ -36,14 +36,14 @@ def spec_dict(out: Path, n_accels: int, workers: int) -> dict:
     """The first study's setting: Simba grid accelerators x 24 ResNet-50 layers x (10 valid + 100 invalid)."""
     return {"name": f"bench-{n_accels}", "seed": 0, "out": str(out), "backend": "analytical",
             "accelerators": {"grid": {"family": "simba", "limit": n_accels, "stride": 2304 // max(1, n_accels)}},
-            "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100}, "points_per_task": 110,
+            "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100}, "points_per_task": 2640,
             "execution": {"workers": workers, "energy": "estimator"}}
 
 
 def run_cli_sweep(spec: dict, tmp: Path) -> dict:
     path = tmp / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "looplab", "sweep", str(path), "--json", "--no-progress"],
                           capture_output=True, text=True, env=env)
@@ -69,10 +69,11 @@ def raw_serial(spec: dict) -> tuple[float, int]:
     t0 = time.perf_counter()
     for t in tasks:
         b = bundles[t.accel.name]
-        batch, _ = sample_mappings(b.spec, dict(t.layer.dims), t.n_valid, t.n_invalid, seed=t.seed,
-                                   family=t.accel.family)
-        evaluate_batch(b.spec, b.ert, dict(t.layer.dims), batch)
-        n += len(batch)
+        for u in t.units:
+            batch, _ = sample_mappings(b.spec, dict(u.layer.dims), u.n_valid, u.n_invalid, seed=u.seed,
+                                       family=t.accel.family)
+            evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch)
+            n += len(batch)
     return time.perf_counter() - t0, n
 
 
@@ -89,7 +90,7 @@ def main() -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"bench_sweep: analytical backend, {cores} cores, {workers} workers, datasets in {tmp}")
     try:
-        print("\n== peak memory vs sweep size (each sweep in its own process; task = 110 points)")
+        print("\n== peak memory vs sweep size (each sweep in its own process; task = 24 layers x 110 points)")
         print(f"{'points':>8} {'tasks':>6} {'wall s':>7} {'pts/s':>7} {'driver MiB':>11} {'worker MiB':>11} "
               f"{'dataset MiB':>12}")
         mem = {}

@@ -74,15 +74,20 @@ def test_spec_file_errors(tmp_path):
 def test_plan_is_deterministic_and_splits_quotas(tmp_path):
     a = plan(parse_spec(small_spec(tmp_path / "a")))
     b = plan(parse_spec(small_spec(tmp_path / "b")))
-    assert [(t.id, t.seed, t.n_valid, t.n_invalid) for t in a] == [(t.id, t.seed, t.n_valid, t.n_invalid) for t in b]
+    assert [(t.id, t.units) for t in a] == [(t.id, t.units) for t in b]
     assert parse_spec(small_spec(tmp_path / "a")).plan_hash == parse_spec(small_spec(tmp_path / "b")).plan_hash
     assert parse_spec(small_spec(tmp_path, seed=8)).plan_hash != parse_spec(small_spec(tmp_path)).plan_hash
-    # 11 points per (arch, layer) in tasks of <= 4 points: 3 chunks, quotas add up.
+    # 11 points per (arch, layer) in batches of <= 4 points: 3 batches (4+4+3); one task per batch here.
     assert len(a) == 2 * 2 * 3
-    pair = [t for t in a if t.accel_index == 0 and t.layer_index == 0]
-    assert sum(t.n_valid for t in pair) == 5 and sum(t.n_invalid for t in pair) == 6
+    units = [u for t in a if t.accel_index == 0 for u in t.units if u.layer_index == 0]
+    assert sum(u.n_valid for u in units) == 5 and sum(u.n_invalid for u in units) == 6
     assert all(t.n_points <= 4 for t in a)
-    assert len({t.seed for t in a}) == len(a)
+    assert len({u.seed for t in a for u in t.units}) == len(a)
+    # Larger tasks pack consecutive batches (layers) of one accelerator; a batch's seed depends on its
+    # accelerator, layer and index only.
+    c = plan(parse_spec(small_spec(tmp_path / "c", points_per_task=22)))
+    assert [len(t.units) for t in c] == [2, 2] and all(t.n_points == 22 for t in c)
+    assert {u.seed for t in c for u in t.units} <= {u.seed for t in a for u in t.units}
     assert split_quota(7, 3) == [3, 2, 2]
 
 
@@ -112,7 +117,7 @@ def test_fast_yaml_and_vectors_match_mapping_model(ref_dir, name, family):
 
 def test_rows_from_recorded_timeloop_results(ref_dir, ref_cases):
     """EvalResults carrying the recorded real-Timeloop stats become rows with the same numbers."""
-    from looplab.sweep.spec import AccelRef, LayerRef, Task
+    from looplab.sweep.spec import AccelRef, LayerRef, Unit
 
     arch = parse_arch(ref_dir / "archs" / "simba_final" / "arch.yaml")
     cases = [c for c in ref_cases if c["arch"] == "simba_final"][:30]
@@ -134,10 +139,10 @@ def test_rows_from_recorded_timeloop_results(ref_dir, ref_cases):
     params = {"pes": 16, "macs": 1024, "accum_kib_per_pe": 3, "weight_kib_per_pe": 32, "input_kib_per_pe": 8,
               "global_kib": 64}
     layer = LayerRef(cases[0]["layer"], "resnet50", cases[0]["layer_dims"])
-    task = Task("a00000-l000-c0000", 0, 0, 0, AccelRef("simba_final", "simba", params, "preset"), layer, 0, 0, 1)
+    acc = AccelRef("simba_final", "simba", params, "preset")
     schema = schema_for(arch, list(params))
-    table = build_table(task, arch, schema, batch, np.array([c["valid"] for c in cases]),
-                        from_results(results, arch), "timeloop", "test", True)
+    table = build_table("a00000-t00000", acc, Unit(0, layer, 0, 0, 0, 1), arch, schema, batch,
+                        np.array([c["valid"] for c in cases]), from_results(results, arch), "timeloop", "test", True)
     assert table.schema == schema and table.num_rows == len(cases)
     rows = table.to_pylist()
     for row, c in zip(rows, cases, strict=True):
@@ -155,8 +160,8 @@ def test_atomic_part_and_done_ids(tmp_path):
     st = DatasetStore(tmp_path / "ds")
     st.init({"plan_hash": "abc", "name": "x"}, resume=False)
     t = pa.table({"a": [1, 2, 3]})
-    st.write_part("simba_final", "a00000-l000-c0000", t)
-    assert st.done_ids() == {"a00000-l000-c0000"}
+    st.write_part("simba_final", "a00000-t00000", t)
+    assert st.done_ids() == {"a00000-t00000"}
     assert not list(st.parts.rglob("*.tmp"))
     # A temp file left by a killed writer (dead pid on this host) is removed on the next init.
     from looplab.sweep.store import _HOST
@@ -168,7 +173,7 @@ def test_atomic_part_and_done_ids(tmp_path):
     live.write_bytes(b"PAR1 half")
     st.init({"plan_hash": "abc", "name": "x"}, resume=True)
     assert not stale.exists() and live.exists()
-    assert st.done_ids() == {"a00000-l000-c0000"}
+    assert st.done_ids() == {"a00000-t00000"}
     with pytest.raises(LooplabError, match="pass --resume"):
         st.init({"plan_hash": "abc"}, resume=False)
     with pytest.raises(LooplabError, match="different sweep"):

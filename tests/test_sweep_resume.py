@@ -27,7 +27,7 @@ def spec_dict(out: Path, workers: int = 1) -> dict:
     return {"name": "kill-test", "seed": 11, "out": str(out), "backend": "analytical",
             "accelerators": {"presets": ["simba_final", "gemmini_default"]},
             "workloads": [{"workload": "resnet50", "layers": [0, 5, 12, 23]}],
-            "mappings": {"valid": 24, "invalid": 24}, "points_per_task": 12,
+            "mappings": {"valid": 24, "invalid": 24}, "points_per_task": 6,
             "execution": {"workers": workers, "energy": "estimator"}}
 
 
@@ -66,12 +66,21 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, un
     kills = 0
     progress = []
     t0 = time.monotonic()
+
+    def n_done() -> int:
+        return len(open_store(out).done_ids()) if (out / "manifest.json").exists() else 0
+
     for attempt in range(6):
+        before = n_done()
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Kill once some work is visible (or after a random moment), at a random point of the run.
-        delay = rng.uniform(0.3, 2.5)
-        time.sleep(delay)
+        if attempt == 0:  # a random moment of start-up (imports, planning, pool start)
+            time.sleep(rng.uniform(0.2, 1.0))
+        else:  # a random moment once this run is writing parts
+            deadline = time.monotonic() + 60
+            while n_done() == before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
         if proc.poll() is not None:
             assert proc.returncode == 0, proc.stderr.read().decode()
             break
@@ -82,7 +91,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, un
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kills += 1
-        progress.append(len(open_store(out).done_ids()) if (out / "manifest.json").exists() else 0)
+        progress.append(n_done())
         if progress[-1] >= n_tasks:
             break
     assert kills >= 2, f"the sweep finished before it could be killed twice ({progress})"

@@ -65,8 +65,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {len(tasks)} tasks, {sum(t.n_points for t in tasks)} points -> {spec.out} "
               f"(plan {spec.plan_hash})")
         for t in tasks[:5]:
-            print(f"  {t.id}: {t.accel.name} x {t.layer.name}: {t.n_valid} valid + {t.n_invalid} invalid, "
-                  f"seed {t.seed}")
+            print(f"  {t.id}: {t.accel.name} x {t.layer_names}: {t.n_points} points in {len(t.units)} sampler "
+                  f"batches")
         return 0
     summary = run_sweep(spec, resume=args.resume, scheduler=args.scheduler, workers=args.workers,
                         progress=not args.no_progress and sys.stderr.isatty())

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from looplab.errors import LooplabError
 from looplab.sweep.rows import build_table, schema_for
-from looplab.sweep.spec import AccelRef, LayerRef, Task
+from looplab.sweep.spec import AccelRef, LayerRef, Unit
 from looplab.sweep.store import DatasetStore, atomic_write_json
 
 PARTITION = "dosa-import"
@@ -76,17 +76,15 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
             rows = buf[i:j]
             arch = _gemmini_arch(rows[0].arch_params, archs)
             batch = MappingBatch.from_mappings([r.mapping for r in rows], arch.storage_names)
-            task = Task(f"dosa-{n_parts:05d}", 0, 0, 0, AccelRef(_arch_name(rows[0].arch_params), "gemmini",
-                                                                   rows[0].arch_params, "dosa"),
-                        LayerRef(_layer_name(rows[0].dims), "dosa", rows[0].dims), 0, 0, 0)
+            accel = AccelRef(_arch_name(rows[0].arch_params), "gemmini", rows[0].arch_params, "dosa")
+            unit = Unit(0, LayerRef(_layer_name(rows[0].dims), "dosa", rows[0].dims), 0, len(rows), 0, 0)
             cyc = [r.targets.get("cycle") for r in rows]
             res = {"valid": pa.array([True] * len(rows)),
                    "cycles": pa.array([None if c is None else int(c) for c in cyc], pa.int64())}
             for k in target_keys or []:
                 res[f"dosa_{k}"] = pa.array([r.targets.get(k) for r in rows], pa.float64())
-            t = build_table(task, arch, schema, batch, np.ones(len(rows), bool), res, "dosa-csv", csv_path.name)
-            t = t.set_column(t.schema.get_field_index("point"), "point",
-                             pa.array(np.arange(i, j, dtype=np.int32)))
+            t = build_table(f"dosa-{n_parts:05d}", accel, unit, arch, schema, batch, np.ones(len(rows), bool), res,
+                            "dosa-csv", csv_path.name, point_offset=i)
             for k in target_keys or []:
                 t = t.set_column(t.schema.get_field_index(f"dosa_{k}"), f"dosa_{k}", res[f"dosa_{k}"])
             tables.append(t)

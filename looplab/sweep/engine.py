@@ -115,7 +115,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     tasks = plan(spec)
     store = DatasetStore(spec.out)
     n_acc = len({t.accel_index for t in tasks})
-    n_lay = len({t.layer_index for t in tasks})
+    n_lay = len({u.layer_index for t in tasks for u in t.units})
     store.init({"name": spec.name, "plan_hash": spec.plan_hash, "spec": spec.to_dict(), "energy": energy,
                 "looplab_version": getattr(looplab, "__version__", None), "n_tasks": len(tasks),
                 "n_points": sum(t.n_points for t in tasks), "accelerators": n_acc, "layers": n_lay,
@@ -171,7 +171,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                 worker_rss = max(worker_rss, int(rep.get("maxrss_kib", 0)))
                 if "error" in rep:
                     rec = store.record_failure(task.id, rep["error"], {"arch": task.accel.name,
-                                                                       "layer": task.layer.name})
+                                                                       "layers": task.layer_names})
                     if rec["attempts"] < max_att:
                         queue.append(task)
                     else:
@@ -193,7 +193,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                 reasons.update(rep["reasons"])
                 for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write", "wall_s", "cpu_s"):
                     timing[k] += rep.get(k, 0.0)
-                store.append_log({"task_id": task.id, "arch": task.accel.name, "layer": task.layer.name,
+                store.append_log({"task_id": task.id, "arch": task.accel.name, "layers": task.layer_names,
                                   "rows": rep["rows"], "valid": rep["valid"], "reasons": rep["reasons"],
                                   "wall_s": round(rep["wall_s"], 4), "pid": rep.get("pid")})
                 bar.update(rep["rows"])
@@ -242,6 +242,12 @@ def check_spec(spec: SweepSpec, local: bool = True) -> None:
     if spec.backend == "timeloop" and local and shutil.which("timeloop-model") is None:
         raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's analytical "
                            "model instead: --backend analytical --out <another folder>", "backend: timeloop")
+    if spec.backend == "analytical":
+        try:
+            from looplab.analytical import evaluate_batch  # noqa: F401
+        except ImportError as exc:
+            raise LooplabError(f"the analytical model is not available in this build ({exc})",
+                               "backend: analytical") from None
     if spec.backend != "analytical" and local:
         from looplab.sweep.worker import backend_info
 

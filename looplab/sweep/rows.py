@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
 from looplab.result import EvalResult
-from looplab.sweep.spec import Task
+from looplab.sweep.spec import AccelRef, Unit
 
 LAYER_KEYS = ("R", "S", "P", "Q", "C", "K", "N", "Wstride", "Hstride", "Wdilation", "Hdilation")
 TSHORT = {"Weights": "W", "Inputs": "I", "Outputs": "O"}
@@ -124,22 +124,25 @@ def _col(arr: Any, typ: pa.DataType) -> pa.Array:
     return pa.array(arr, type=typ)
 
 
-def build_table(task: Task, arch: ArchSpec, schema: pa.Schema, batch: Any, sampler_valid: np.ndarray,
-                res: dict[str, Any], backend: str, backend_version: str, with_yaml: bool = True) -> pa.Table:
-    """Columns of one task's rows. ``res`` holds numpy/object arrays of length B (see :func:`from_results`)."""
+def build_table(task_id: str, accel: AccelRef, unit: Unit, arch: ArchSpec, schema: pa.Schema, batch: Any,
+                sampler_valid: np.ndarray, res: dict[str, Any], backend: str, backend_version: str,
+                with_yaml: bool = True, point_offset: int = 0) -> pa.Table:
+    """Columns of one sampler batch's rows. ``res``: result columns of length B (:func:`from_batch_result`,
+    :func:`from_results`); ``point`` numbers the rows from ``point_offset`` within the task."""
     B = len(batch)
+    layer = unit.layer
     cols: dict[str, Any] = {}
-    cols["task_id"] = pa.array([task.id] * B, pa.string())
-    cols["point"] = pa.array(np.arange(B, dtype=np.int32))
-    cols["seed"] = pa.array(np.full(B, task.seed, np.int64))
-    for k, v in (("arch", task.accel.name), ("family", task.accel.family), ("arch_origin", task.accel.origin),
-                 ("workload", task.layer.workload), ("layer", task.layer.name)):
+    cols["task_id"] = pa.array([task_id] * B, pa.string())
+    cols["point"] = pa.array(np.arange(point_offset, point_offset + B, dtype=np.int32))
+    cols["seed"] = pa.array(np.full(B, unit.seed, np.int64))
+    for k, v in (("arch", accel.name), ("family", accel.family), ("arch_origin", accel.origin),
+                 ("workload", layer.workload), ("layer", layer.name)):
         cols[k] = pa.array([v] * B, pa.string())
-    for k, v in task.accel.params.items():
+    for k, v in accel.params.items():
         cols[f"arch_{k}"] = pa.array(np.full(B, float(v)))
-    cols["layer_count"] = pa.array(np.full(B, task.layer.count, np.int32))
+    cols["layer_count"] = pa.array(np.full(B, layer.count, np.int32))
     for k in LAYER_KEYS:
-        cols[k] = pa.array(np.full(B, task.layer.dims[k], np.int32))
+        cols[k] = pa.array(np.full(B, layer.dims[k], np.int32))
     for li, lv in enumerate(batch.level_names):
         for kind, a in (("t", batch.temporal), ("sx", batch.spatial_x), ("sy", batch.spatial_y)):
             for di, d in enumerate(DIMS):

@@ -18,7 +18,7 @@ Example (``sweeps/default.yaml``)::
       - resnet50                         # every layer of a catalog workload
       - {workload: resnet50, layers: [resnet50._outputs_input.2, 0]}   # names or indices
     mappings: {valid: 10, invalid: 100}  # sampler quotas per (accelerator, layer)
-    points_per_task: 512                 # batch size: memory is bounded by this, not by the sweep
+    points_per_task: 2048                # task size (default 2048 analytical, 32 Timeloop): bounds memory
     execution: {workers: 0, max_attempts: 2, timeout_s: 120, energy: auto}
 """
 
@@ -91,7 +91,7 @@ class SweepSpec:
     workloads: tuple[WorkloadSel, ...] = ()
     n_valid: int = 10
     n_invalid: int = 100
-    points_per_task: int = 512
+    points_per_task: int = 2048
     execution: Execution = field(default_factory=Execution)
     store: StoreOptions = field(default_factory=StoreOptions)
     cluster: dict[str, Any] | None = None  # dask-jobqueue cluster spec (type + class kwargs)
@@ -231,7 +231,7 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
     n_invalid = _int(m.get("invalid", 100), f"{where}: mappings.invalid")
     if n_valid + n_invalid == 0:
         raise LooplabError("quotas are both zero", f"{where}: mappings")
-    ppt = _int(d.get("points_per_task", 512), f"{where}: points_per_task", 1)
+    ppt = _int(d.get("points_per_task", 2048 if backend == "analytical" else 32), f"{where}: points_per_task", 1)
 
     e = _keys(d.get("execution", {}), {"workers", "max_attempts", "timeout_s", "energy"}, f"{where}: execution")
     timeout = e.get("timeout_s", 120.0)
@@ -289,15 +289,12 @@ class LayerRef:
 
 
 @dataclass(frozen=True)
-class Task:
-    """One unit of work: one accelerator, one layer, one sampler batch. ``id`` names its Parquet part."""
+class Unit:
+    """One sampler batch: one layer, quotas, and the seed the sampler gets."""
 
-    id: str
-    accel_index: int
     layer_index: int
-    chunk: int
-    accel: AccelRef
     layer: LayerRef
+    chunk: int
     n_valid: int
     n_invalid: int
     seed: int
@@ -305,6 +302,26 @@ class Task:
     @property
     def n_points(self) -> int:
         return self.n_valid + self.n_invalid
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work on one accelerator: consecutive sampler batches (layers) of at most ``points_per_task``
+    points in all. ``id`` names its Parquet part file."""
+
+    id: str
+    accel_index: int
+    accel: AccelRef
+    units: tuple[Unit, ...]
+
+    @property
+    def n_points(self) -> int:
+        return sum(u.n_points for u in self.units)
+
+    @property
+    def layer_names(self) -> str:
+        names = list(dict.fromkeys(u.layer.name for u in self.units))
+        return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} layers)"
 
 
 def derive_seed(*parts: Any) -> int:
@@ -318,13 +335,26 @@ def split_quota(n: int, chunks: int) -> list[int]:
 
 
 def plan_tasks(spec: SweepSpec, accels: list[AccelRef], layers: list[LayerRef]) -> Iterator[Task]:
-    """The sweep's tasks, in a fixed order (accelerator-major, so workers reuse per-arch setup)."""
+    """The sweep's tasks, in a fixed order (accelerator-major, so workers reuse per-arch setup).
+
+    Per (accelerator, layer) the quotas are split into batches of at most ``points_per_task`` points; the
+    batches of one accelerator are then packed, in order, into tasks of at most ``points_per_task`` points.
+    """
     total = spec.n_valid + spec.n_invalid
-    n_chunks = max(1, math.ceil(total / spec.points_per_task))
+    ppt = spec.points_per_task
+    n_chunks = max(1, math.ceil(total / ppt))
     qv, qi = split_quota(spec.n_valid, n_chunks), split_quota(spec.n_invalid, n_chunks)
     for ai, acc in enumerate(accels):
+        pkey = json.dumps(acc.params, sort_keys=True)
+        k = 0
+        cur: list[Unit] = []
         for li, layer in enumerate(layers):
             for c in range(n_chunks):
-                tid = f"a{ai:05d}-l{li:03d}-c{c:04d}"
-                seed = derive_seed(spec.seed, acc.family, json.dumps(acc.params, sort_keys=True), layer.name, c)
-                yield Task(tid, ai, li, c, acc, layer, qv[c], qi[c], seed)
+                u = Unit(li, layer, c, qv[c], qi[c], derive_seed(spec.seed, acc.family, pkey, layer.name, c))
+                if cur and sum(x.n_points for x in cur) + u.n_points > ppt:
+                    yield Task(f"a{ai:05d}-t{k:05d}", ai, acc, tuple(cur))
+                    k += 1
+                    cur = []
+                cur.append(u)
+        if cur:
+            yield Task(f"a{ai:05d}-t{k:05d}", ai, acc, tuple(cur))

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from looplab.errors import LooplabError
 from looplab.result import EvalResult
-from looplab.sweep.spec import AccelRef, Task
+from looplab.sweep.spec import AccelRef, Task, Unit
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def backend_info(name: str) -> tuple[Any, str]:
     return _BACKENDS[name]
 
 
-def _evaluate_points(task: Task, bundle: ArchBundle, batch: Any, ctx: RunContext, backend: Any) -> list[EvalResult]:
+def _evaluate_points(unit: Unit, bundle: ArchBundle, batch: Any, ctx: RunContext, backend: Any) -> list[EvalResult]:
     """Timeloop backends, point by point: the backend runs each evaluation in its own temporary directory
     (parallel runs never share one); the ERT/ART made once per architecture are passed in."""
     from looplab.sweep.rows import mapping_yaml_texts, spatial_levels
@@ -115,9 +116,9 @@ def _evaluate_points(task: Task, bundle: ArchBundle, batch: Any, ctx: RunContext
 
     texts = mapping_yaml_texts(batch, spatial_levels(bundle.spec))
     out: list[EvalResult] = []
-    with tempfile.TemporaryDirectory(prefix=f"looplab-{task.id}-") as tdir:
+    with tempfile.TemporaryDirectory(prefix="looplab-sweep-") as tdir:
         prob = Path(tdir) / "problem.yaml"
-        prob.write_text(problem_yaml_text(task.layer))
+        prob.write_text(problem_yaml_text(unit.layer))
         for i, text in enumerate(texts):
             mp = Path(tdir) / f"mapping_{i:05d}.yaml"
             mp.write_text(text)
@@ -156,31 +157,38 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
 
         bundle = _bundle(task.accel, ctx)
         backend, version = backend_info(ctx.backend)
-        t1 = time.perf_counter()
-        batch, sampler_valid = sample_mappings(bundle.spec, dict(task.layer.dims), task.n_valid, task.n_invalid,
-                                               seed=task.seed, family=task.accel.family)
-        t2 = time.perf_counter()
-        if ctx.backend == "analytical":
-            from looplab.analytical import evaluate_batch
+        tm = Counter({"t_setup": time.perf_counter() - t0})
+        tables = []
+        n_sampler_valid = 0
+        for unit in task.units:
+            dims = dict(unit.layer.dims)
+            ta = time.perf_counter()
+            batch, sampler_valid = sample_mappings(bundle.spec, dims, unit.n_valid, unit.n_invalid, seed=unit.seed,
+                                                   family=task.accel.family)
+            tb = time.perf_counter()
+            if ctx.backend == "analytical":
+                from looplab.analytical import evaluate_batch
 
-            br = evaluate_batch(bundle.spec, bundle.ert, dict(task.layer.dims), batch)
-            t3 = time.perf_counter()
-            res = from_batch_result(br, bundle.spec)
-        else:
-            results = _evaluate_points(task, bundle, batch, ctx, backend)
-            t3 = time.perf_counter()
-            res = from_results(results, bundle.spec)
-        table = build_table(task, bundle.spec, bundle.schema, batch, sampler_valid, res, ctx.backend, version,
-                            with_yaml=ctx.mapping_yaml)
+                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch)
+                tc = time.perf_counter()
+                res = from_batch_result(br, bundle.spec)
+            else:
+                results = _evaluate_points(unit, bundle, batch, ctx, backend)
+                tc = time.perf_counter()
+                res = from_results(results, bundle.spec)
+            tables.append(build_table(task.id, task.accel, unit, bundle.spec, bundle.schema, batch, sampler_valid,
+                                      res, ctx.backend, version, with_yaml=ctx.mapping_yaml,
+                                      point_offset=sum(t.num_rows for t in tables)))
+            n_sampler_valid += int(np.asarray(sampler_valid, bool).sum())
+            tm.update(t_sample=tb - ta, t_eval=tc - tb, t_build=time.perf_counter() - tc)
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         t4 = time.perf_counter()
         DatasetStore(ctx.out).write_part(task.accel.name, task.id, table, ctx.compression)
-        t5 = time.perf_counter()
+        tm["t_write"] = time.perf_counter() - t4
         valid = table.column("valid").to_pylist()
-        rep.update(rows=table.num_rows, valid=sum(v is True for v in valid),
-                   sampler_valid=int(np.asarray(sampler_valid, bool).sum()),
+        rep.update(rows=table.num_rows, valid=sum(v is True for v in valid), sampler_valid=n_sampler_valid,
                    reasons=dict(failure_keys(valid, table.column("failed_level").to_pylist(),
-                                             table.column("error_kind").to_pylist())),
-                   t_setup=t1 - t0, t_sample=t2 - t1, t_eval=t3 - t2, t_build=t4 - t3, t_write=t5 - t4)
+                                             table.column("error_kind").to_pylist())), **tm)
     except Exception as exc:  # noqa: BLE001 - reported to the driver, recorded as the task's failure
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
