@@ -96,3 +96,15 @@ def test_evaluate_plumbing(stand_in_bindings, ref_dir, ref_cases):
     assert calls["engines"] == 1  # one engine for the architecture, reused
     state["stats"] = "garbage"
     assert ptl.evaluate(*args).error_kind == "garbage"
+    assert calls["engines"] == 1
+
+
+def test_engine_is_renewed_after_bounded_reuse(stand_in_bindings, ref_dir, monkeypatch):
+    calls, state = stand_in_bindings
+    monkeypatch.setattr(ptl, "ENGINE_REUSE", 2)
+    d = ref_dir / "full" / "06_arch1_resnet50._outputs_input.39_invalid-capacity"
+    state["status"] = [SimpleNamespace(success=False, fail_reason="mapped tile size 448 exceeds buffer capacity 64")]
+    for _ in range(5):
+        res = ptl.evaluate(d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml", d / "ART.yaml")
+        assert res.failed_level == "MACC" and res.error_kind == "capacity"
+    assert calls["engines"] == 3  # evaluations 1-2, 3-4, 5

@@ -30,7 +30,11 @@ from looplab.timeloop.errors import classify_reason
 from looplab.timeloop.parse_stats import parse_stats_text
 
 BACKEND = "pytimeloop"
-_ENGINES: dict[str, tuple[Any, list[str]]] = {}  # per-process cache: (arch, ERT, ART) hash -> (Engine, levels)
+# Per-process cache: (arch, ERT, ART) hash -> [Engine, level names, evaluations done]. The bindings' evaluate()
+# keeps its mapping/workload arguments alive for the engine's lifetime (pybind11 keep_alive), so an engine is
+# replaced after ENGINE_REUSE evaluations to bound memory in long batches.
+_ENGINES: dict[str, list[Any]] = {}
+ENGINE_REUSE = 256
 
 
 def available() -> bool:
@@ -78,6 +82,17 @@ def status_to_result(status: Sequence[Any], level_names: Sequence[str],
     return None
 
 
+def _engine(key: str, cfg: Any, engine_cls: Any) -> tuple[Any, list[str]]:
+    entry = _ENGINES.get(key)
+    if entry is None or entry[2] >= ENGINE_REUSE:
+        specs = cfg.get_arch_specs()
+        if len(_ENGINES) >= 8 and key not in _ENGINES:  # a few architectures per worker at a time
+            _ENGINES.pop(next(iter(_ENGINES)))
+        entry = _ENGINES[key] = [engine_cls(specs), list(specs.level_names()), 0]
+    entry[2] += 1
+    return entry[0], entry[1]
+
+
 def combined_yaml(arch: Path, problem: Path, mapping: Path, ert: Path | None, art: Path | None) -> tuple[str, str]:
     """(all inputs as one YAML document, hash of the arch+ERT+ART part used as the engine cache key)."""
     texts = {}
@@ -107,10 +122,7 @@ def evaluate(arch: Path, problem: Path, mapping: Path, ert: Path | None = None, 
     except Exception as exc:  # noqa: BLE001 - the bindings raise their own exception types for bad input
         return EvalResult(valid=False, backend=BACKEND, error_kind="parse", reason=f"Timeloop rejected the "
                           f"inputs: {exc}", wall_s=time.monotonic() - start)
-    if key not in _ENGINES:
-        specs = cfg.get_arch_specs()
-        _ENGINES[key] = (engine_cls(specs), list(specs.level_names()))
-    engine, level_names = _ENGINES[key]
+    engine, level_names = _engine(key, cfg, engine_cls)
     status = engine.evaluate(cfg.get_mapping(), cfg.get_workload(), cfg.get_sparse_opts(), break_on_failure=True)
     invalid = status_to_result(status, level_names, time.monotonic() - start)
     if invalid is not None:
