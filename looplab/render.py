@@ -136,7 +136,7 @@ def emit_arch(family: str | None = None, preset: str | None = None, params: dict
 
     text = render_arch(arch_config(family, preset, params, name))
     if out is not None:
-        _write(out, text)
+        write_text(out, text)
     return text
 
 
@@ -162,7 +162,7 @@ def emit_problems(workload: str | None = None, layer: str | None = None, dims: d
     texts = {lay.name: lay.to_problem_yaml() for lay in select_layers(workload, layer, dims, name)}
     if out_dir is not None:
         for lname, text in texts.items():
-            _write(Path(out_dir) / f"{lname}.yaml", text)
+            write_text(Path(out_dir) / f"{lname}.yaml", text)
     return texts
 
 
@@ -254,6 +254,8 @@ def _read_mapping_source(source: str | Path | dict | list) -> tuple[Any, str]:
             source = Path(source).read_text()
         except OSError as exc:
             raise LooplabError(f"cannot read: {exc}", where) from None
+    if isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json")):
+        raise LooplabError("no such mapping file", source)
     if isinstance(source, str):
         try:
             source = yaml.safe_load(source)  # JSON is YAML
@@ -311,11 +313,11 @@ def emit_mapping(source: str | Path | dict | list, arch: Any = None, family: str
         mapping.check_layer(layer.dims, where=f"mapping vs layer {layer.name!r}")
     text = render_mapping(mapping, arch)
     if out is not None:
-        _write(out, text)
+        write_text(out, text)
     return text
 
 
-def _write(path: str | Path, text: str) -> Path:
+def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

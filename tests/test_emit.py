@@ -56,6 +56,9 @@ def test_emit_arch_preset_plus_override(capsys):
     (["emit", "problem", "--set", "R=3", "S=3", "P=-2", "Q=4", "C=2", "K=2"], "P must be a positive integer, got -2"),
     (["emit", "problem", "--set", "R=3", "S=3", "P=2.5", "Q=4", "C=2", "K=2"], "P must be a positive integer, got 2.5"),
     (["emit", "problem", "--set", "R=3", "S=3", "P=2", "Q=4", "C=2", "K=2", "Z=2"], r"unknown dimension\(s\) \['Z'\]"),
+    (["emit", "mapping", "missing.yaml"], r"missing.yaml: cannot read"),
+    (["emit", "mapping", "m.yaml", "--arch", "missing_arch.yaml"], "missing_arch.yaml: no such architecture file"),
+    (["emit", "mapping", "--sample", "2", "--preset", "arch0"], "--sample needs an architecture"),
 ])
 def test_bad_input_one_clear_error(capsys, argv, match):
     rc, out, err = _run(capsys, *argv)

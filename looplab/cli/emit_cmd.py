@@ -62,9 +62,9 @@ def _arch_args(p: argparse.ArgumentParser, sets_dest: str = "sets") -> None:
 
 def _out(text: str, out: str | None) -> None:
     if out:
-        from looplab.render import _write
+        from looplab.render import write_text
 
-        print(f"wrote {_write(out, text)}", file=sys.stderr)
+        print(f"wrote {write_text(out, text)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -122,6 +122,8 @@ def _cmd_emit_mapping(args: argparse.Namespace) -> int:
     if args.arch:
         if args.family or args.preset or args.arch_sets:
             raise LooplabError("give --arch FILE or --family/--preset/--set, not both", "--arch")
+        if not Path(args.arch).is_file():
+            raise LooplabError("no such architecture file", args.arch)
         spec = parse_arch(Path(args.arch))
     elif args.family or args.preset or args.arch_sets:
         cfg = arch_config(args.family, args.preset, parse_assignments(args.arch_sets), args.arch_name)
@@ -147,10 +149,10 @@ def _cmd_emit_mapping(args: argparse.Namespace) -> int:
         batch, valid = sample_mappings(spec, layer.dims, args.sample, args.invalid, args.seed, family=family)
         texts = [render_mapping(m, spec) for m in batch.to_mappings()]
         if args.out:
-            from looplab.render import _write
+            from looplab.render import write_text
 
             for i, (text, ok) in enumerate(zip(texts, valid, strict=True)):
-                _write(Path(args.out) / f"mapping_{i:05d}_{'valid' if ok else 'invalid'}.yaml", text)
+                write_text(Path(args.out) / f"mapping_{i:05d}_{'valid' if ok else 'invalid'}.yaml", text)
             print(f"wrote {len(texts)} mapping(s) ({int(sum(valid))} valid) to {args.out}", file=sys.stderr)
         else:
             sys.stdout.write("".join(f"--- # {i} {'valid' if ok else 'invalid'}\n{t}"

@@ -156,6 +156,8 @@ class Layer:
                 source = path.read_text()
             except OSError as exc:
                 raise LooplabError(f"cannot read: {exc}", where) from None
+        if isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json")):
+            raise LooplabError("no such problem file", source)
         if isinstance(source, str):
             try:
                 source = yaml.safe_load(source)
