@@ -103,7 +103,8 @@ class Group:
     truth_valid: np.ndarray  # bool [B]
     truth_cycles: np.ndarray  # float [B] (nan where invalid or unknown)
     truth_energy: np.ndarray  # float [B] pJ
-    kinds: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # case kind (reference) when known
+    sources: list[str] = field(default_factory=list)  # what produced the recorded result, per row
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -214,7 +215,8 @@ def load_reference(path: Path, estimated_ert: bool = False, limit: int | None = 
             batch=MappingBatch.from_mappings(maps, arch.storage_names),
             ids=[str(r.get("case_id", i)) for i, r in enumerate(recs)],
             truth_valid=np.array([t[0] for t in truth]), truth_cycles=np.array([t[1] for t in truth]),
-            truth_energy=np.array([t[2] for t in truth]), kinds=[str(r.get("case_kind", "")) for r in recs]))
+            truth_energy=np.array([t[2] for t in truth]), kinds=[str(r.get("case_kind", "")) for r in recs],
+            sources=[str(r.get("evaluator", "recorded")) for r in recs]))
     return groups
 
 
@@ -262,19 +264,46 @@ def _batch_from_columns(cols: dict[str, Any], idx: np.ndarray, arch: ArchSpec, w
     return MappingBatch.from_mappings([Mapping.from_yaml(cols["mapping_yaml"][i], names) for i in idx], names)
 
 
-def load_parquet(path: Path, estimated_ert: bool = False, ert_dir: Path | None = None, limit: int | None = None,
-                 archs: Sequence[str] | None = None) -> list[Group]:
-    """Groups of a sweep dataset (looplab store folder, any Parquet folder, or one Parquet file)."""
-    import pyarrow.dataset as ds
+def _read_parquet_buckets(path: Path, limit: int | None) -> list[Any]:
+    """Tables of a Parquet file/folder, one per schema (families have different level columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
     if not files:
         raise LooplabError("no Parquet files", str(path))
-    table = ds.dataset([str(f) for f in files], format="parquet").to_table()
-    if limit:
-        table = table.slice(0, limit)
+    buckets: dict[tuple, list] = defaultdict(list)
+    n = 0
+    for f in files:
+        try:
+            names = [c for c in pq.read_schema(f).names if c != "mapping_vec"]
+            t = pq.read_table(f, columns=names)
+        except (OSError, pa.ArrowException) as exc:
+            raise LooplabError(f"cannot read Parquet: {exc}", str(f)) from None
+        if limit is not None:
+            t = t.slice(0, max(0, limit - n))
+        n += t.num_rows
+        if t.num_rows:
+            buckets[tuple(names)].append(t)
+        if limit is not None and n >= limit:
+            break
+    return [pa.concat_tables(ts) for ts in buckets.values()]
+
+
+def load_parquet(path: Path, estimated_ert: bool = False, ert_dir: Path | None = None, limit: int | None = None,
+                 archs: Sequence[str] | None = None) -> list[Group]:
+    """Groups of a sweep dataset (looplab store folder, any Parquet folder, or one Parquet file)."""
+    erts = _Erts(estimated_ert)
+    arch_cache: dict[tuple, ArchSpec] = {}
+    groups: list[Group] = []
+    for table in _read_parquet_buckets(path, limit):
+        groups += _groups_of_table(table, str(path), erts, arch_cache, ert_dir, archs)
+    return groups
+
+
+def _groups_of_table(table: Any, where: str, erts: _Erts, arch_cache: dict, ert_dir: Path | None,
+                     archs: Sequence[str] | None) -> list[Group]:
     cols = {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False)) for name in table.column_names}
-    where = str(path)
     for k in ("family", "valid", "cycles", "energy_pJ", *LAYER_KEYS[:7]):
         if k not in cols:
             raise LooplabError(f"missing column {k!r}", where)
@@ -288,8 +317,6 @@ def load_parquet(path: Path, estimated_ert: bool = False, ert_dir: Path | None =
             continue
         pkey = tuple((c, cols[c][i]) for c in param_cols if cols[c][i] is not None and not _isnan(cols[c][i]))
         keys[(str(cols["family"][i]), str(arch_col[i]), pkey, tuple(layer_dims[i]))].append(i)
-    erts = _Erts(estimated_ert)
-    arch_cache: dict[tuple, ArchSpec] = {}
     groups = []
     for (family, arch_name, pkey, dims_t), rows in keys.items():
         idx = np.array(rows)
@@ -306,17 +333,16 @@ def load_parquet(path: Path, estimated_ert: bool = False, ert_dir: Path | None =
         if not len(idx):
             continue
         tv = np.asarray(cols["valid"][idx], dtype=bool)
-        cyc = np.where(tv, np.asarray(pd_float(cols["cycles"][idx])), np.nan)
-        en = np.where(tv, np.asarray(pd_float(cols["energy_pJ"][idx])), np.nan)
-        layer = str(cols["layer"][idx[0]]) if "layer" in cols else str(dict(zip(LAYER_KEYS, dims_t, strict=True)))
+        cyc = np.where(tv, pd_float(cols["cycles"][idx]), np.nan)
+        en = np.where(tv, pd_float(cols["energy_pJ"][idx]), np.nan)
+        dims = {k: int(v) for k, v in zip(LAYER_KEYS, dims_t, strict=True)}
+        layer = str(cols["layer"][idx[0]]) if "layer" in cols else str(dims)
         ids = [f"{cols['task_id'][i]}:{cols['point'][i]}" if "task_id" in cols and "point" in cols else str(i)
                for i in idx]
         groups.append(Group(arch_name=arch_name or f"{family}{dict(pkey)}", family=family, arch=arch, ert=ert,
-                            ert_source=src, layer=layer, dims={k: int(v) for k, v in zip(LAYER_KEYS, dims_t,
-                                                                                            strict=True)},
-                            batch=_batch_from_columns(cols, idx, arch, where), ids=ids, truth_valid=tv,
-                            truth_cycles=cyc, truth_energy=en,
-                            kinds=[str(cols["backend"][i]) for i in idx] if "backend" in cols else []))
+                            ert_source=src, layer=layer, dims=dims, batch=_batch_from_columns(cols, idx, arch, where),
+                            ids=ids, truth_valid=tv, truth_cycles=cyc, truth_energy=en,
+                            sources=[str(cols["backend"][i]) for i in idx] if "backend" in cols else []))
     return groups
 
 
@@ -357,7 +383,8 @@ def load_dosa(path: Path, estimated_ert: bool = True, limit: int | None = None) 
                             batch=MappingBatch.from_mappings([r.mapping for r in rows], arch.storage_names),
                             ids=[f"line {r.line}" for r in rows], truth_valid=np.ones(len(rows), bool),
                             truth_cycles=np.array([r.targets["cycle"] for r in rows], float),
-                            truth_energy=np.array([r.targets["energy"] * 1e6 for r in rows], float)))
+                            truth_energy=np.array([r.targets["energy"] * 1e6 for r in rows], float),
+                            sources=["dosa-csv"] * len(rows)))
     return groups
 
 
@@ -396,6 +423,7 @@ class Results:
     layer: np.ndarray
     ids: np.ndarray
     kinds: np.ndarray
+    sources: np.ndarray
     ert_source: np.ndarray
     truth_valid: np.ndarray
     truth_cycles: np.ndarray
@@ -460,13 +488,14 @@ def evaluate_groups(groups: Sequence[Group], model: Model | None = None, progres
         cols["layer"].append(np.full(B, g.layer, dtype=object))
         cols["ids"].append(np.array(g.ids, dtype=object))
         cols["kinds"].append(np.array(g.kinds if g.kinds else [""] * B, dtype=object))
+        cols["sources"].append(np.array(g.sources if g.sources else ["unknown"] * B, dtype=object))
         cols["ert_source"].append(np.full(B, g.ert_source, dtype=object))
         if bar is not None:
             bar.update(B)
     if bar is not None:
         bar.close()
-    keys = ("arch", "family", "layer", "ids", "kinds", "ert_source", "truth_valid", "truth_cycles", "truth_energy",
-            "pred_valid", "pred_cycles", "pred_energy")
+    keys = ("arch", "family", "layer", "ids", "kinds", "sources", "ert_source", "truth_valid", "truth_cycles",
+            "truth_energy", "pred_valid", "pred_cycles", "pred_energy")
     arrays = {k: np.concatenate(cols[k]) if cols[k] else np.array([]) for k in keys}
     for k in ("truth_valid", "pred_valid"):
         arrays[k] = arrays[k].astype(bool)
@@ -491,6 +520,7 @@ def summarize(res: Results) -> dict[str, Any]:
     out["model_seconds"] = res.model_seconds
     out["evaluations_per_second"] = len(res) / res.model_seconds if res.model_seconds > 0 else None
     out["ert"] = {k: int(np.sum(res.ert_source == k)) for k in sorted(set(res.ert_source.tolist()))}
+    out["recorded_by"] = {k: int(np.sum(res.sources == k)) for k in sorted(set(res.sources.tolist()))}
     out["by_family"] = {f: block(res.family == f) for f in sorted(set(res.family.tolist()))}
     out["by_arch"] = {a: block(res.arch == a) for a in sorted(set(res.arch.tolist()))}
     out["failed_groups"] = res.failures
@@ -498,7 +528,7 @@ def summarize(res: Results) -> dict[str, Any]:
 
 
 def _subset(res: Results, mask: np.ndarray) -> Results:
-    arrays = {k: getattr(res, k)[mask] for k in ("arch", "family", "layer", "ids", "kinds", "ert_source",
+    arrays = {k: getattr(res, k)[mask] for k in ("arch", "family", "layer", "ids", "kinds", "sources", "ert_source",
                                                   "truth_valid", "truth_cycles", "truth_energy", "pred_valid",
                                                   "pred_cycles", "pred_energy")}
     return Results(**arrays, model_seconds=res.model_seconds, failures=[])
@@ -536,6 +566,10 @@ def render_report(summary: dict[str, Any], res: Results, plots: dict[str, str]) 
              f"Energy tables: " + ", ".join(f"{v} rows with {k} ERT" for k, v in s["ert"].items()) + ".",
              "", f"Model time {s['model_seconds']:.3f} s → **{s['evaluations_per_second'] or 0:,.0f} "
              f"evaluations/s** (batched per (architecture, layer); wall {s['wall_seconds']:.1f} s incl. loading).",
+             "", "Recorded results produced by: " + ", ".join(f"{k} ({v} rows)" for k, v in s["recorded_by"].items())
+             + ".",
+             *(["", "**Warning: some recorded results come from the analytical backend itself; those rows "
+                    "compare the model with itself, not with Timeloop.**"] if "analytical" in s["recorded_by"] else []),
              "", "## Validity", "",
              f"Agreement {s['validity']['agree']}/{s['validity']['n']} = "
              f"**{_pct(s['validity']['agreement'], 3)}**.", "",

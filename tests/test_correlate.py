@@ -138,27 +138,32 @@ def _reference_as_parquet(ref_dir: Path, ref_cases: list[dict], path: Path, arch
 
 @pytest.mark.parametrize("structured", [True, False])
 def test_parquet_loader_matches_reference_loader(ref_dir, ref_cases, tmp_path, structured):
-    arch = "gemmini_4x4"
-    f = tmp_path / "d.parquet"
-    _reference_as_parquet(ref_dir, ref_cases, f, arch)
-    if not structured:  # drop the structured columns: the loader falls back to mapping_yaml
-        import pyarrow.parquet as pq
+    """A dataset folder with one part per family (different level columns) reads back as the reference does."""
+    import pyarrow.parquet as pq
 
-        t = pq.read_table(f)
-        pq.write_table(t.select([n for n in t.column_names if not n.startswith(("t_", "sx_", "sy_", "perm_",
-                                                                                 "keep_"))]), f)
-    kind, groups = C.load_groups(f, estimated_ert=True)
+    for arch in SUBSET:
+        f = tmp_path / "ds" / "parts" / f"arch={arch}" / "t0.parquet"
+        f.parent.mkdir(parents=True)
+        _reference_as_parquet(ref_dir, ref_cases, f, arch)
+        if not structured:  # drop the structured columns: the loader falls back to mapping_yaml
+            t = pq.read_table(f)
+            pq.write_table(t.select([n for n in t.column_names
+                                     if not n.startswith(("t_", "sx_", "sy_", "perm_", "keep_"))]), f)
+    kind, groups = C.load_groups(tmp_path / "ds", estimated_ert=True)
     assert kind == "parquet"
-    ref = {g.layer: g for g in C.load_reference(ref_dir, archs=[arch])}
-    assert sorted(g.layer for g in groups) == sorted(ref)
+    ref = {(g.arch_name, g.layer): g for g in C.load_reference(ref_dir, archs=SUBSET)}
+    assert sorted((g.arch_name, g.layer) for g in groups) == sorted(ref)
     for g in groups:
-        r = ref[g.layer]
+        r = ref[(g.arch_name, g.layer)]
+        assert g.sources == ["pytimeloop"] * len(g)
         assert g.arch.storage_names == r.arch.storage_names
         assert [lv.depth for lv in g.arch.storage] == [lv.depth for lv in r.arch.storage]
         for fld in ("temporal", "spatial_x", "spatial_y", "perm", "keep"):
             np.testing.assert_array_equal(getattr(g.batch, fld), getattr(r.batch, fld), err_msg=fld)
         np.testing.assert_array_equal(g.truth_valid, r.truth_valid)
         np.testing.assert_array_equal(g.truth_cycles, r.truth_cycles)
+        np.testing.assert_array_equal(g.truth_energy, r.truth_energy)
+    assert sum(len(g) for g in C.load_groups(tmp_path / "ds", limit=100)[1]) == 100
 
 
 def test_dosa_loader():

@@ -32,6 +32,9 @@ def _correlate(args: argparse.Namespace) -> int:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.4f}%"
 
+    if "analytical" in s["recorded_by"]:
+        print(f"warning: {s['recorded_by']['analytical']} recorded rows come from the analytical backend itself "
+              "(the model is compared with itself there)")
     print(f"rows {s['n']}  valid (recorded) {s['n_valid_truth']}  valid in both {s['n_valid_both']}")
     print(f"validity agreement {pct(s['validity']['agreement'])} ({s['validity']['agree']}/{s['validity']['n']})")
     for m in ("cycles", "energy", "edp"):
