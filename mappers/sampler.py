@@ -13,6 +13,7 @@ dropped, so the quotas count distinct mappings.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from looplab.errors import LooplabError
 from mappers.families import FamilyRules, rules_for
 from mappers.mapping import MappingBatch, prime_factors
 from mappers.validity import Validity, check_batch
+
+_PERMS = np.array(list(itertools.permutations(range(7))), np.int8)  # [5040, 7]
 
 
 @dataclass
@@ -54,6 +57,16 @@ class _Generator:
             opts = [(s.index, 0 if s.axis == "X" else 1) for s in rules.spatial_slots_for(d)]
             for p in prime_factors(self.size[di]):
                 self.slots.append((di, p, opts))
+        F = len(self.slots)
+        max_opt = max([len(o) for _, _, o in self.slots] + [1])
+        self.n_opt = np.array([len(o) for _, _, o in self.slots], np.int64)
+        self.opt_level = np.zeros((F, max_opt), np.int64)
+        self.opt_axis = np.zeros((F, max_opt), np.int64)
+        for f, (_, _, opts) in enumerate(self.slots):
+            for j, (lev, ax) in enumerate(opts):
+                self.opt_level[f, j], self.opt_axis[f, j] = lev, ax
+        self.slot_dim = np.array([di for di, _, _ in self.slots], np.int64)
+        self.slot_log2 = np.log2(np.array([p for _, p, _ in self.slots], np.float64))
         self.keep = np.array(rules.keep_mask(), bool)  # [L, 3]
         self.noise = 0.7
         self.pos = np.linspace(-1.0, 1.0, self.L) if self.L > 1 else np.zeros(1)
@@ -77,48 +90,50 @@ class _Generator:
         lev = np.minimum(lev, L - 1)
         go_spatial = rng.random((n, F)) < s[:, None]
         pick = rng.random((n, F))
-        # Factors live in one array [n, 3, L, 7]: kind 0 temporal, 1 spatial X, 2 spatial Y.
-        fac = np.ones((n, 3, L, 7), np.int64)
-        rows = np.arange(n)
-        for f, (di, p, opts) in enumerate(self.slots):
-            kind = np.zeros(n, np.int64)
-            level = lev[:, f].copy()
-            if opts:
-                sp = go_spatial[:, f]
-                o = np.minimum((pick[:, f] * len(opts)).astype(np.int64), len(opts) - 1)
-                olev = np.array([x[0] for x in opts])[o]
-                oax = np.array([x[1] for x in opts])[o]
-                level = np.where(sp, olev, level)
-                kind = np.where(sp, 1 + oax, kind)
-            fac[rows, kind, level, di] *= p
-        perm = np.argsort(rng.random((n, L, 7)), axis=2).astype(np.int8)
-        sperm = np.argsort(rng.random((n, L, 7)), axis=2).astype(np.int8)
+        # Target cell of every prime factor in a [n, 3, L, 7] array (kind 0 temporal, 1 spatial X, 2 spatial Y);
+        # a factor is the product of its primes: exp2 of the summed log2 (exact after rounding).
+        if F:
+            n_opt = self.n_opt[None, :]
+            o = np.minimum((pick * np.maximum(n_opt, 1)).astype(np.int64), np.maximum(n_opt - 1, 0))
+            sp = go_spatial & (n_opt > 0)
+            level = np.where(sp, self.opt_level[np.arange(F)[None, :], o], lev)
+            kind = np.where(sp, 1 + self.opt_axis[np.arange(F)[None, :], o], 0)
+            cell = ((np.arange(n)[:, None] * 3 + kind) * L + level) * 7 + self.slot_dim[None, :]
+            logs = np.bincount(cell.ravel(), weights=np.broadcast_to(self.slot_log2, (n, F)).ravel(),
+                               minlength=n * 3 * L * 7)
+            fac = np.rint(np.exp2(logs)).astype(np.int64).reshape(n, 3, L, 7)
+        else:
+            fac = np.ones((n, 3, L, 7), np.int64)
+        perm = _PERMS[rng.integers(0, len(_PERMS), size=(n, L))]  # uniform over the 5040 loop orders
+        sperm = _PERMS[rng.integers(0, len(_PERMS), size=(n, L))]
         keep = np.broadcast_to(self.keep, (n, L, 3)).copy()
         return MappingBatch(self.rules.level_names, fac[:, 0], fac[:, 1], fac[:, 2], perm, keep, sperm)
 
 
+def _order_code(perm: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Per level, one integer naming the order of its loops with factor > 1 (base-8 digits dim+1, innermost
+    first); bound-1 loops do not count."""
+    p = perm.astype(np.intp)
+    nontrivial = np.take_along_axis(factors, p, axis=2) > 1  # in loop order
+    code = np.zeros(perm.shape[:2], np.int64)
+    for j in range(7):
+        code = np.where(nontrivial[..., j], code * 8 + p[..., j] + 1, code)
+    return code
+
+
 def canonical_keys(batch: MappingBatch) -> list[bytes]:
-    """One key per mapping: equal keys mean the same loop nest (factors, and the order of loops whose factor > 1;
-    keep/bypass and the order of spatial loops with factor > 1)."""
+    """One key per mapping: equal keys mean the same loop nest (factors; the order of loops whose factor > 1,
+    temporal and spatial; keep/bypass)."""
     B = len(batch)
     if B == 0:
         return []
-    pos_t = np.argsort(batch.perm, axis=2)  # position of each dim in the permutation
-    key_t = np.where(batch.temporal > 1, pos_t, 99)
-    order_t = np.argsort(key_t, axis=2, kind="stable").astype(np.int8)
-    order_t = np.where(np.take_along_axis(batch.temporal, order_t, axis=2) > 1, order_t, -1)
+    order_t = _order_code(batch.perm, batch.temporal)
     spat = batch.spatial_x * batch.spatial_y
-    if batch.sperm is not None:
-        pos_s = np.argsort(batch.sperm, axis=2)
-        key_s = np.where(spat > 1, pos_s, 99)
-        order_s = np.argsort(key_s, axis=2, kind="stable").astype(np.int8)
-        order_s = np.where(np.take_along_axis(spat, order_s, axis=2) > 1, order_s, -1)
-    else:
-        order_s = np.zeros_like(order_t)
+    sperm = batch.sperm if batch.sperm is not None else np.broadcast_to(np.arange(7, dtype=np.int8), spat.shape)
+    order_s = _order_code(sperm, spat)
     packed = np.concatenate([
         batch.temporal.reshape(B, -1), batch.spatial_x.reshape(B, -1), batch.spatial_y.reshape(B, -1),
-        order_t.reshape(B, -1).astype(np.int64), order_s.reshape(B, -1).astype(np.int64),
-        batch.keep.reshape(B, -1).astype(np.int64)], axis=1)
+        order_t.reshape(B, -1), order_s.reshape(B, -1), batch.keep.reshape(B, -1)], axis=1, dtype=np.int32)
     packed = np.ascontiguousarray(packed)
     return [row.tobytes() for row in packed]
 

@@ -169,7 +169,8 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch) -> Va
             reason[hit] = [texts(i) for i in np.flatnonzero(hit)]
 
     # Factor products must equal the layer (Timeloop refuses such a mapping before evaluating it).
-    prod = (t * sx * sy).prod(axis=1)  # [B, 7]
+    cum = np.cumprod(t * sx * sy, axis=1)  # [B, L, 7] factors at this level and below
+    prod = cum[:, -1]  # [B, 7]
     bad = (prod != size).any(axis=1)
     if bad.any():
         def factor_text(i: int) -> str:
@@ -200,7 +201,6 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch) -> Va
          lambda i: f"mapped max Arithmetic Y expansion {all_y[i]} exceeds hardware instances {my}")
 
     # 2. Storage levels, innermost first.
-    cum = np.cumprod(t * sx * sy, axis=1)  # [B, L, 7] factors at this level and below
     tiles = tile_sizes(cum, conv)  # [B, L, 3]
     need = (tiles * keep).sum(axis=2)  # [B, L]
     for i, lvl in enumerate(arch.storage):
