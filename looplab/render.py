@@ -12,13 +12,19 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
 
 from looplab.errors import LooplabError
 from looplab.paths import templates_dir
+
+if TYPE_CHECKING:  # typing only: keeps this module free of import cycles
+    from arch_gen import Config
+    from looplab.archspec import ArchSpec
+    from looplab.workloads import Layer
+    from mappers.mapping import Mapping
 
 
 def yaml_str(value: Any) -> str:
@@ -100,7 +106,7 @@ def parse_assignments(items: Iterable[str] | None, what: str = "--set") -> dict[
 
 
 def arch_config(family: str | None = None, preset: str | None = None,
-                params: dict[str, Any] | None = None, name: str | None = None) -> Any:
+                params: dict[str, Any] | None = None, name: str | None = None) -> Config:
     """A family config from a preset and/or parameter overrides.
 
     Without ``preset`` the family's baseline preset (``simba_final`` / ``gemmini_default``) supplies the
@@ -141,7 +147,7 @@ def emit_arch(family: str | None = None, preset: str | None = None, params: dict
 
 
 def select_layers(workload: str | None = None, layer: str | None = None,
-                  dims: dict[str, Any] | None = None, name: str | None = None) -> list[Any]:
+                  dims: dict[str, Any] | None = None, name: str | None = None) -> list[Layer]:
     """Layers from a shipped workload (all, or one by name), or one layer from explicit dims."""
     from looplab.workloads import Layer, get_layer, load_workload
 
@@ -171,7 +177,7 @@ _DESC_KEYS = {"level", "temporal", "permutation", "spatial_X", "spatial_x", "spa
 
 
 def mapping_from_description(data: Any, level_names: list[str] | None = None, family: str | None = None,
-                             where: str = "mapping") -> Any:
+                             where: str = "mapping") -> Mapping:
     """A :class:`mappers.mapping.Mapping` from a plain per-level description.
 
     ``data`` is ``{"levels": [...]}`` or the bare list; each entry has ``level`` and optionally ``temporal`` and
@@ -269,7 +275,8 @@ def _is_timeloop_mapping(data: Any) -> bool:
         isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "target" in data[0])
 
 
-def load_mapping(source: str | Path | dict | list, arch: Any = None, family: str | None = None) -> Any:
+def load_mapping(source: str | Path | dict | list, arch: ArchSpec | None = None,
+                 family: str | None = None) -> Mapping:
     """A Mapping from Timeloop mapping YAML or a per-level description (file path, YAML/JSON text or data).
 
     ``arch`` (an :class:`~looplab.archspec.ArchSpec`) fixes level order and names.
@@ -278,7 +285,7 @@ def load_mapping(source: str | Path | dict | list, arch: Any = None, family: str
     return _mapping_from_data(data, where, arch, family)
 
 
-def _mapping_from_data(data: Any, where: str, arch: Any, family: str | None) -> Any:
+def _mapping_from_data(data: Any, where: str, arch: ArchSpec | None, family: str | None) -> Mapping:
     from mappers.mapping import Mapping
 
     names = arch.storage_names if arch is not None else None
@@ -287,7 +294,7 @@ def _mapping_from_data(data: Any, where: str, arch: Any, family: str | None) -> 
     return mapping_from_description(data, names, family, where)
 
 
-def render_mapping(mapping: Any, arch: Any = None) -> str:
+def render_mapping(mapping: Mapping, arch: ArchSpec | None = None) -> str:
     """Mapping YAML in the reference layout.
 
     With ``arch`` every fan-out level gets a spatial directive (``split: 7`` for an X fan-out, ``0`` for Y when
@@ -301,8 +308,8 @@ def render_mapping(mapping: Any, arch: Any = None) -> str:
     return mapping_to_yaml(mapping, arch)
 
 
-def emit_mapping(source: str | Path | dict | list, arch: Any = None, family: str | None = None,
-                 layer: Any = None, out: str | Path | None = None) -> str:
+def emit_mapping(source: str | Path | dict | list, arch: ArchSpec | None = None, family: str | None = None,
+                 layer: Layer | None = None, out: str | Path | None = None) -> str:
     """Normalised mapping YAML from a mapping file or a per-level description.
 
     With ``layer`` (a :class:`~looplab.workloads.Layer`) the factor products are checked against its dims.

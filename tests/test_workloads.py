@@ -111,3 +111,22 @@ def test_every_shipped_catalog_is_valid():
         # unique names and computationally distinct layers (counts carry the repeats)
         assert len({lay.name for lay in layers}) == len(layers)
         assert len({lay.shape_key() for lay in layers}) == len(layers), name
+
+
+def test_catalog_file_roundtrip_and_errors(tmp_path):
+    from looplab.workloads import read_catalog, write_catalog
+
+    layers = load_workload("resnet50")[:3]
+    path = write_catalog(tmp_path / "mine.json", "mine", layers, description="three layers")
+    assert load_workload(path) == layers
+    assert read_catalog(path)["description"] == "three layers"
+    text = path.read_text()
+    path.write_text(text.replace('"count": 1', '"count": 0', 1))
+    with pytest.raises(LooplabError, match=r"mine.json: layers\[0\].*count must be a positive integer"):
+        load_workload(path)
+    path.write_text(text.replace(layers[1].name, layers[0].name))
+    with pytest.raises(LooplabError, match="duplicate layer name"):
+        load_workload(path)
+    path.write_text(text.replace('"description"', '"descr"'))
+    with pytest.raises(LooplabError, match=r"unknown key\(s\) \['descr'\]"):
+        load_workload(path)

@@ -118,7 +118,8 @@ class Layer:
             raise LooplabError(f"missing dimension(s) {missing}", where)
         vals = {d: dims.get(d, 1) for d in PROBLEM_DIMS}
         for d, v in vals.items():
-            _positive_int(v, d, where)  # name the field before the constructor does
+            _positive_int(v, d, where)  # name the place before the constructor does
+        _positive_int(count, "count", where)
         return cls(**vals, name=name, count=count)
 
     @classmethod
