@@ -12,6 +12,7 @@ from typing import Any
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
 from mappers.mapping import Mapping, dump_mapping_yaml
+from mappers.validity import fanouts
 
 
 def semantic_key(mapping: Mapping) -> tuple[Any, ...]:
@@ -38,7 +39,8 @@ def semantically_equal(a: Mapping, b: Mapping) -> bool:
 
 def fanout_axes(arch: ArchSpec) -> dict[str, str]:
     """Fan-out levels and their axis ("X" when the level fans out along X, else "Y")."""
-    return {lv.name: ("X" if lv.fanout_x > 1 else "Y") for lv in arch.storage if lv.fanout > 1}
+    return {lv.name: ("X" if fx > 1 else "Y") for lv, (fx, fy) in zip(arch.storage, fanouts(arch), strict=True)
+            if fx * fy > 1}
 
 
 def to_yaml_obj(mapping: Mapping, arch: ArchSpec) -> dict[str, Any]:

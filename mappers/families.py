@@ -8,7 +8,8 @@ The two families of looplab follow the reference tables (reference/README.md):
   C at Accumulator (Y).
 
 Any other architecture gets the generic rules: every level keeps every tensor, and every level that fans out
-(``fanout_x``/``fanout_y`` > 1) may hold spatial loops of any dimension on the axis that fans out.
+(Timeloop's meshes, :func:`mappers.validity.fanouts`) may hold spatial loops of any dimension on the axis that
+fans out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
 from looplab.errors import LooplabError
+from mappers.validity import fanouts
 
 SIMBA_LEVELS = frozenset({"DRAM", "GlobalBuffer", "InputBuffer", "WeightBuffer", "AccumulationBuffer", "Registers"})
 GEMMINI_LEVELS = frozenset({"DRAM", "Scratchpad", "Accumulator", "Registers"})
@@ -82,9 +84,9 @@ def rules_for(arch: ArchSpec, family: str | None = None) -> FamilyRules:
     if fam != "generic":
         raise LooplabError(f"unknown family {fam!r} (simba, gemmini, generic)", "family")
     slots = []
-    for i, lvl in enumerate(arch.storage):
-        if lvl.fanout_x > 1:
+    for i, (lvl, (fx, fy)) in enumerate(zip(arch.storage, fanouts(arch), strict=True)):
+        if fx > 1:
             slots.append(SpatialSlot(lvl.name, i, "X", DIMS))
-        if lvl.fanout_y > 1:
+        if fy > 1:
             slots.append(SpatialSlot(lvl.name, i, "Y", DIMS))
     return FamilyRules("generic", names, tuple(TENSORS for _ in names), tuple(slots))

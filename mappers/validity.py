@@ -68,6 +68,18 @@ def mesh(level: Level) -> tuple[int, int]:
     return inst, 1
 
 
+def fanouts(arch: ArchSpec) -> list[tuple[int, int]]:
+    """(X, Y) fan-out of every storage level (innermost first) to the next inner level, from Timeloop's meshes
+    (unlike ``Level.fanout_x``/``fanout_y``, a level without ``meshX`` counts as a row of ``instances`` along X)."""
+    out = []
+    inner = mesh(arch.compute)
+    for lvl in arch.storage:
+        mx, my = mesh(lvl)
+        out.append((max(1, inner[0] // max(1, mx)), max(1, inner[1] // max(1, my))))
+        inner = (mx, my)
+    return out
+
+
 def _attr(attrs: dict, *keys: str) -> Any:
     for k in keys:
         if attrs.get(k) is not None:

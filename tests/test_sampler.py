@@ -104,3 +104,43 @@ def test_canonical_keys_match_semantic_equality(archs):
     pairs_slow = {(a, b) for a in range(0, 3000, 7) for b in range(0, 3000, 11) if slow[a] == slow[b]}
     assert pairs_fast == pairs_slow
     assert len(set(fast)) == len(set(slow)) < 3000
+
+
+GENERIC = """
+architecture:
+  version: 0.4
+  subtree:
+  - name: System
+    local:
+    - {name: MainMemory, class: DRAM, attributes: {width: 64, datawidth: 8}}
+    subtree:
+    - name: Chip
+      local:
+      - {name: L2, class: SRAM, attributes: {depth: 256, width: 64, datawidth: 8}}
+      subtree:
+      - name: PE[0..7]
+        local:
+        - {name: L1, class: SRAM, attributes: {depth: 16, width: 8, datawidth: 8}}
+        - {name: MAC, class: intmac, attributes: {datawidth: 8}}
+"""
+
+
+def test_fanouts_follow_timeloop_meshes(archs):
+    from mappers.validity import fanouts
+
+    for spec in archs.values():  # the reference archs give meshX: same as the ArchSpec fan-outs
+        assert fanouts(spec) == [(lv.fanout_x, lv.fanout_y) for lv in spec.storage]
+    spec = parse_arch(GENERIC)  # no meshX anywhere: Timeloop lays the 8 PEs out along X
+    assert fanouts(spec) == [(1, 1), (8, 1), (1, 1)]
+
+
+def test_generic_family(archs):
+    spec = parse_arch(GENERIC)
+    rules = rules_for(spec)
+    assert rules.family == "generic" and [(s.level, s.axis) for s in rules.spatial] == [("L2", "X")]
+    dims = dict(R=3, S=3, P=8, Q=8, C=4, K=8, N=1)
+    batch, valid, v, _ = sample_mappings(spec, dims, 20, 20, seed=2, return_stats=True)
+    assert valid.sum() == 20
+    assert (batch.spatial_y == 1).all() and (batch.spatial_x[valid].prod(axis=(1, 2)) > 1).any()
+    with pytest.raises(LooplabError, match="lacks the simba levels"):
+        rules_for(spec, "simba")
