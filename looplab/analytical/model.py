@@ -17,7 +17,6 @@ from looplab.errors import LooplabError
 from mappers.mapping import MappingBatch
 
 CONV_KEYS = ("Wstride", "Hstride", "Wdilation", "Hdilation")
-GRADIENT_RESET = True
 
 
 def layer_dims(dims: dict) -> tuple[np.ndarray, dict[str, int]]:
@@ -90,22 +89,14 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
     Dd = np.zeros((B, L, 3))
     Ccont[:, 0, :] = T[:, None]
     Wacc[:, 0, :] = T[:, None]
-    live = ln > 1
     single_dim = [bool(((proj[pv] != 0).sum(axis=1) <= 1).all()) for pv in range(3)]
     for lvl in range(1, L):
         cols = slice(lvl * 7, L * 7)
-        # the temporal loop directly enclosing tile lvl-1: first non-trivial loop of level lvl, unless the
-        # level has spatial loops (they sit inside its temporal loops)
-        seg = live[:, lvl * 7:(lvl + 1) * 7]
-        direct = np.zeros((B, (L - lvl) * 7), bool)
-        first = seg & (np.cumsum(seg, axis=1) == 1)
-        direct[:, :7] = first & ~has_sp[:, lvl, None]
         for pv in range(3):
             if single_dim[pv]:
                 d = delta_sum_stationary(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], proj[pv])
             else:
-                d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv], direct,
-                              GRADIENT_RESET)
+                d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv])
             u = distinct_offsets(sp[:, lvl], below[:, lvl], proj[pv])
             Dd[:, lvl, pv] = d
             Ccont[:, lvl, pv] = u * d

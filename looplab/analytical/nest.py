@@ -10,9 +10,9 @@ actual algorithm, not an idealised reuse model:
 * Fills are the sum of deltas between successive tiles as the loops above iterate. Timeloop visits
   iteration #0 of each temporal loop and iteration #1 weighted by ``N-1`` (``gExtrapolateUniformTemporal``),
   and subtracts boxes with its AAHR rules (a box shifted along exactly one axis by less than its extent
-  costs the slab it gained; anything else costs the whole box) only while the tile keeps the same
-  translation (``gResetOnStrideChange``); :func:`delta_sum` runs that exact recursion as a small dynamic
-  programme over three states.
+  costs the slab it gained; anything else costs the whole box) only while the tile keeps moving by the
+  same translation (``SaveAndSubtractIfSameStride``); :func:`delta_sum` runs that exact recursion as a
+  dynamic programme.
 * Spatial fan-out: a parent read is shared by all children whose deltas coincide (multicast, or spatial
   reduction for outputs); the number of distinct deltas is the number of distinct child offsets.
 * ``CollapseTiles``: partition sizes, parent access share, masking of bypassed levels, first-read
@@ -26,10 +26,6 @@ import numpy as np
 from looplab.archspec import DIMS
 
 R, S, P, Q, C, K, N = range(7)
-# Semantics switches (defaults = the behaviour that reproduces the reference Timeloop build):
-#   run_last: replay iteration #N-1 of every loop (Timeloop does this for imperfect factorisations only)
-#   keep_dir_no_overlap: a single-axis move past the whole tile still records its sliding direction
-VARIANT: dict = {"run_last": False, "keep_dir_no_overlap": True}
 TENSOR_NAMES = ("Weights", "Inputs", "Outputs")
 
 
@@ -52,78 +48,74 @@ def extents(box: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return np.einsum("tad,...d->...ta", proj, box - 1) + 1
 
 
-def _transition(tau: np.ndarray, ext: np.ndarray, size: np.ndarray, x: np.ndarray,
-                gradient_reset: bool) -> tuple[np.ndarray, np.ndarray]:
-    """AAHR ``operator-`` for a tile translated by ``tau`` [B, 4] from gradient state ``x`` [B, S].
-
-    States: 0 = no gradient, ``1 + 2*axis + (sign < 0)`` = sliding along ``axis``. Returns the delta size and
-    the new state, both [B, S].
-    """
-    rows = np.arange(tau.shape[0])
-    nzm = tau != 0
-    nz = nzm.sum(axis=1)
-    axis = nzm.argmax(axis=1)
-    mag = np.abs(tau[rows, axis])
-    ext_a = ext[rows, axis]
-    partial = (nz == 1) & (mag < ext_a)
-    cand = 1 + 2 * axis + (tau[rows, axis] < 0)
-    if gradient_reset:
-        accept = partial[:, None] & ((x == 0) | (x == cand[:, None]))
-    else:
-        accept = np.broadcast_to(partial[:, None], x.shape)
-    slab = size * mag / np.maximum(ext_a, 1)
-    d = np.where(nz[:, None] == 0, 0.0, np.where(accept, slab[:, None], size[:, None]))
-    y = np.where(accept, cand[:, None], 0)
-    if VARIANT.get("keep_dir_no_overlap"):
-        y = np.where(((nz == 1) & (mag >= ext_a))[:, None], cand[:, None], y)
-    return d, y
-
-
 def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
-              proj_t: np.ndarray, direct: np.ndarray, gradient_reset: bool = True) -> np.ndarray:
+              proj_t: np.ndarray) -> np.ndarray:
     """Sum over Timeloop's visits of |tile delta| for one data space, per mapping (float64 [B]).
 
-    ``ext`` [B, 4] tile extents; loops above the tile (innermost first) as [B, M] arrays of dim index, trip
-    count and operation-space stride; ``proj_t`` [4, 7] the data space's projection; ``direct`` [B, M] marks
-    the temporal loop that directly encloses the tile (its own deltas are accounted specially).
+    ``ext`` [B, 4] tile extents; the loops above the tile (innermost first) as [B, M] arrays of dim index,
+    trip count and operation-space stride; ``proj_t`` [4, 7] the data space's projection.
 
-    Timeloop (``ComputeTemporalWorkingSet`` with uniform extrapolation and last-iteration replay) visits
-    iterations #0, #1 (weight ``N-2``) and #N-1 of every loop with ``N >= 3`` (#0, #1 when ``N == 2``); the
-    directly enclosing loop counts its #1 delta ``N-1`` times and ignores the delta of #N-1, whose visit
-    still moves the tile. Deltas follow AAHR subtraction with gradient resets (:func:`_transition`), so the
-    sum is a dynamic programme over loops with the 9 gradient states.
+    Timeloop visits iteration #0 and #1 (weighted ``N-1``) of every loop (``gExtrapolateUniformTemporal``),
+    so the visits form a binary counter: transition ``j`` moves loop ``j`` 0 -> 1 and the lower non-trivial
+    loops 1 -> 0, a fixed translation ``tau_j`` of the tile. ``SaveAndSubtractIfSameStride`` remembers the
+    last translation: a move by the remembered translation (or with none remembered) costs the AAHR set
+    difference (the slab gained when the tile slides along one axis by less than its extent, else the whole
+    tile) and is remembered; any other move costs the whole tile and forgets; a zero move costs nothing and
+    leaves the memory as it is. The remembered translation is always one of the ``tau_i``, so the weighted
+    sum is a dynamic programme over loops with states "tau_i remembered" (canonical i) or "none".
     """
-    B, M = loops_n.shape
+    B = loops_n.shape[0]
     size = ext.prod(axis=1).astype(np.float64)
-    D = np.zeros((B, 9))
-    E = np.tile(np.arange(9), (B, 1))
-    back = np.zeros((B, 4), np.int64)  # translation of the lower loops from their last position back to 0
+    live = loops_n > 1
+    order = np.argsort(~live, axis=1, kind="stable")
+    M = int(live.sum(axis=1).max()) if live.size else 0
+    if M == 0:
+        return size
+    dims = np.take_along_axis(loops_dim, order, axis=1)[:, :M]
+    ns = np.take_along_axis(loops_n, order, axis=1)[:, :M]
+    strides = np.take_along_axis(loops_stride, order, axis=1)[:, :M]
+    alive = ns > 1
+    NONE = M
+    S = M + 1
+    states = np.arange(S)[None, :]
+    D = np.zeros((B, S))
+    E = np.tile(np.arange(S), (B, 1))
+    back = np.zeros((B, 4), np.int64)
+    taus = np.zeros((B, M, 4), np.int64)
+    keyed = np.zeros((B, M), bool)  # tau_i usable as a canonical representative
+    rows = np.arange(B)
     for j in range(M):
-        n = loops_n[:, j]
-        live = n > 1
-        if not live.any():
-            continue
-        three = (n > 2) & bool(VARIANT.get("run_last", True))
-        step = proj_t[:, loops_dim[:, j]].T * loops_stride[:, j, None]  # [B, 4]
-        tau_a = step - back
-        tau_b = step * np.maximum(n - 2, 0)[:, None] - back
-        d1, y1 = _transition(tau_a, ext, size, E, gradient_reset)
-        x2 = np.take_along_axis(E, y1, axis=1)
-        d2, y2 = _transition(tau_b, ext, size, x2, gradient_reset)
-        w1 = np.where(three, n - 2, n - 1).astype(np.float64)[:, None]
-        dj = direct[:, j][:, None]
-        c1 = np.where(dj, (n - 1).astype(np.float64)[:, None], w1)
-        c2 = np.where(dj, 0.0, 1.0)
-        Dy1 = np.take_along_axis(D, y1, axis=1)
-        Dy2 = np.take_along_axis(D, y2, axis=1)
-        t3 = three[:, None]
-        Dn = D + c1 * d1 + w1 * Dy1 + np.where(t3, c2 * d2 + Dy2, 0.0)
-        En = np.where(t3, np.take_along_axis(E, y2, axis=1), x2)
-        D = np.where(live[:, None], Dn, D)
-        E = np.where(live[:, None], En, E)
-        last = np.where(three | (n == 2), n - 1, 1)
-        back = back + np.where(live[:, None], step * last[:, None], 0)
-    return size + D[:, 0]
+        n = ns[:, j]
+        lv = alive[:, j]
+        step = proj_t[:, dims[:, j]].T * strides[:, j, None]  # [B, 4]
+        tau = step - back
+        zero = ~(tau != 0).any(axis=1)
+        taus[:, j] = tau
+        if j:
+            same = (taus[:, :j] == tau[:, None, :]).all(axis=2) & keyed[:, :j]
+            canon = np.where(same.any(axis=1), same.argmax(axis=1), j)
+        else:
+            canon = np.zeros(B, np.int64)
+        keyed[:, j] = lv & ~zero
+        nzm = tau != 0
+        nz = nzm.sum(axis=1)
+        axis = nzm.argmax(axis=1)
+        mag = np.abs(tau[rows, axis])
+        ext_a = ext[rows, axis]
+        sub = np.where(nz == 0, 0.0, np.where((nz == 1) & (mag < ext_a), size * mag / np.maximum(ext_a, 1), size))
+        hit = (states == NONE) | (states == canon[:, None])  # [B, S]
+        d_tab = np.where(zero[:, None], 0.0, np.where(hit, sub[:, None], size[:, None]))
+        y_tab = np.where(zero[:, None], states,
+                         np.where(states == NONE, canon[:, None], np.where(hit, states, NONE)))
+        d = np.take_along_axis(d_tab, E, axis=1)
+        y = np.take_along_axis(y_tab, E, axis=1)
+        Dy = np.take_along_axis(D, y, axis=1)
+        Ey = np.take_along_axis(E, y, axis=1)
+        w = (n - 1).astype(np.float64)[:, None]
+        D = np.where(lv[:, None], D + w * (d + Dy), D)
+        E = np.where(lv[:, None], Ey, E)
+        back = back + np.where(lv[:, None], step, 0)
+    return size + D[:, NONE]
 
 
 def delta_sum_stationary(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray,
