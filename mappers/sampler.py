@@ -22,7 +22,9 @@ from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
 from mappers.families import FamilyRules, rules_for
 from mappers.mapping import MappingBatch, prime_factors
-from mappers.validity import Validity, check_batch
+from mappers.validity import Validity, capacity, check_batch
+
+RELEVANT = {"Weights": "RSCK", "Inputs": "RSPQCN", "Outputs": "PQKN"}  # dims indexing each tensor
 
 _PERMS = np.array(list(itertools.permutations(range(7))), np.int8)  # [5040, 7]
 
@@ -70,23 +72,29 @@ class _Generator:
         self.keep = np.array(rules.keep_mask(), bool)  # [L, 3]
         self.noise = 0.7
         self.pos = np.linspace(-1.0, 1.0, self.L) if self.L > 1 else np.zeros(1)
-        # Base weight of a level: log2 of its capacity (unbounded levels: 4 more than the largest), so tiny
-        # levels (a 1-word register) draw few factors.
-        caps = [lv.capacity_words for lv in arch.storage]
+        # Base weight of (level, dim): log2 of the level's capacity (unbounded levels: 4 more than the largest) when
+        # the dim indexes a tensor the level keeps, so tiny levels (a 1-word register) draw few of those factors;
+        # the mean level weight for dims that do not grow the level's tiles (e.g. P, Q, N at a weight register).
+        caps = [capacity(lv)[0] for lv in arch.storage]
         big = max([c for c in caps if c] or [1])
-        self.base = np.log(np.array([np.log2(c) + 1.0 if c else np.log2(big) + 5.0 for c in caps]))
+        lvl = 2.0 * np.log(np.array([np.log2(max(c, 1)) + 1.0 if c else np.log2(big) + 5.0 for c in caps]))
+        self.base = np.empty((7, self.L))  # [dim, level]
+        for li, kept in enumerate(rules.keep):
+            relevant = set().union(*(RELEVANT[t] for t in kept)) if kept else set()
+            for di, d in enumerate(DIMS):
+                self.base[di, li] = lvl[li] if d in relevant else lvl.mean()
 
     def draw(self, rng: np.random.Generator, n: int, a_range: tuple[float, float],
              s_range: tuple[float, float]) -> MappingBatch:
         L, F = self.L, len(self.slots)
         a = rng.uniform(*a_range, size=n)
         s = rng.uniform(*s_range, size=n)
-        w = np.exp(a[:, None] * self.pos[None, :] + self.base[None, :]
-                   + self.noise * rng.standard_normal((n, L)))  # [n, L]
-        cw = np.cumsum(w, axis=1)
-        cw /= cw[:, -1:]
+        logw = a[:, None] * self.pos[None, :] + self.noise * rng.standard_normal((n, L))  # [n, L]
+        w = np.exp(logw[:, None, :] + self.base[None, :, :])  # [n, dim, L]
+        cw = np.cumsum(w, axis=2)
+        cw /= cw[:, :, -1:]
         u = rng.random((n, F))
-        lev = (u[:, :, None] > cw[:, None, :]).sum(axis=2)  # [n, F] temporal level per slot
+        lev = (u[:, :, None] > cw[:, self.slot_dim, :]).sum(axis=2)  # [n, F] temporal level per slot
         lev = np.minimum(lev, L - 1)
         go_spatial = rng.random((n, F)) < s[:, None]
         pick = rng.random((n, F))
@@ -168,7 +176,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
         elif need[True] > 0:
             a_range, s_range = (0.0, 4.0), (0.0, 0.3)
         else:
-            a_range, s_range = (-3.0, 2.0), (0.0, 0.7)
+            a_range, s_range = (-3.0, 1.5), (0.0, 0.45)
         open_need = max(need[True], 0) + max(need[False], 0)
         n = int(min(chunk, max(256, 8 * open_need), max_draws - stats.drawn))
         cand = gen.draw(rng, n, a_range, s_range)
