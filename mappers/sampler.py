@@ -3,12 +3,15 @@
 Every prime factor of every layer dimension is assigned, independently, to a temporal loop at one storage level
 or to a spatial loop at a fan-out level that the family allows for that dimension; each level gets a random loop
 permutation (and a random spatial permutation); keep/bypass is the family's. To produce both feasible and
-infeasible mappings without wasting draws, each candidate draws its own *outward bias* ``a``: level ``l`` of
-``L`` gets weight ``exp(a * (2 l / (L - 1) - 1))``, so large ``a`` pushes factors towards DRAM (mostly valid),
-small ``a`` towards the innermost buffers (mostly capacity failures); and its own probability ``s`` of sending a
-prime factor to a spatial loop (large ``s``: mostly fan-out failures). The ranges of ``a`` are narrowed while
-only one of the two quotas is still open. Duplicates (same factors, same order of the non-trivial loops) are
-dropped, so the quotas count distinct mappings.
+infeasible mappings without wasting draws, each candidate draws its own *outward bias* ``a``: a factor of dim
+``d`` goes to level ``l`` of ``L`` with weight ``b[l, d] * exp(a * (2 l / (L - 1) - 1) + 0.7 z_l)`` (``z`` a
+per-candidate normal jitter), so large ``a`` pushes factors towards DRAM (mostly valid), small ``a`` towards the
+innermost buffers (mostly capacity failures); ``b[l, d] = (log2 capacity_l + 1)^2`` when ``d`` indexes a tensor
+level ``l`` keeps (the geometric mean over levels otherwise), so a one-word register rarely takes a weight
+factor. Each candidate also draws its probability ``s`` of sending a prime factor to a spatial loop (large
+``s``: mostly fan-out failures). The ranges of ``a`` and ``s`` change while only one of the two quotas is open.
+Duplicates (same factors, same order of the non-trivial loops) are dropped, so the quotas count distinct
+mappings.
 """
 
 from __future__ import annotations
