@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from looplab.analytical import evaluate, evaluate_batch  # noqa: E402
 from looplab.archspec import parse_arch  # noqa: E402
 from looplab.energy.ert import load_ert  # noqa: E402
-from mappers.mapping import Mapping, MappingBatch  # noqa: E402
+from mappers.mapping import MappingBatch  # noqa: E402
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
 
@@ -40,20 +40,27 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=262144, help="batched evaluations")
     ap.add_argument("--loop", type=int, default=200, help="mappings in the per-mapping loop")
     ap.add_argument("--arch", default="simba_final")
+    ap.add_argument("--layer", default="resnet50._outputs_input.8", help="a reference layer name")
+    ap.add_argument("--distinct", type=int, default=4096, help="distinct sampled mappings")
     args = ap.parse_args()
 
     with gzip.open(REF / "cases.jsonl.gz", "rt") as fh:
         cases = [c for c in map(json.loads, fh) if c["arch"] == args.arch]
-    layer = cases[0]["layer"]
-    group = [c for c in cases if c["layer"] == layer]
+    group = [c for c in cases if c["layer"] == args.layer]
+    if not group:
+        raise SystemExit(f"no reference cases for layer {args.layer!r} on {args.arch}")
     dims = group[0]["layer_dims"]
     arch = parse_arch(REF / "archs" / args.arch / "arch.yaml")
     ert = load_ert(REF / "archs" / args.arch / "ERT.yaml")
-    maps = [Mapping.from_record(c["mapping"]) for c in group]
-    base = MappingBatch.from_mappings(maps, arch.storage_names)
+    from mappers.sampler import sample_mappings
+
+    base, _ = sample_mappings(arch, dims, n_valid=args.distinct // 2, n_invalid=args.distinct // 2, seed=0,
+                              family=group[0]["family"])
+    maps = base.to_mappings()
     reps = -(-args.n // len(base))
     big = MappingBatch.concat([base] * reps)[: args.n]
-    print(f"arch {args.arch}, layer {layer}: {len(base)} distinct mappings (valid and invalid) tiled to {len(big)}")
+    print(f"arch {args.arch}, layer {args.layer} {dims}: {len(base)} distinct sampled mappings (half valid) "
+          f"tiled to {len(big)}")
 
     evaluate_batch(arch, ert, dims, base)  # warm-up
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from looplab.analytical.nest import delta_sum, delta_sum_stationary, distinct_offsets, extents, projection
+from looplab.analytical.nest import delta_sum_fast, delta_sum_stationary, distinct_offsets, extents, projection
 from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
 from mappers.mapping import MappingBatch
@@ -96,7 +96,7 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
             if single_dim[pv]:
                 d = delta_sum_stationary(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], proj[pv])
             else:
-                d = delta_sum(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv])
+                d = delta_sum_fast(ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols], proj[pv])
             u = distinct_offsets(sp[:, lvl], below[:, lvl], proj[pv])
             Dd[:, lvl, pv] = d
             Ccont[:, lvl, pv] = u * d

@@ -45,7 +45,8 @@ def projection(conv: dict[str, int]) -> np.ndarray:
 
 def extents(box: np.ndarray, proj: np.ndarray) -> np.ndarray:
     """Data-space extents [..., 3, 4] of operation-space boxes ``box`` [..., 7] (bounding boxes)."""
-    return np.einsum("tad,...d->...ta", proj, box - 1) + 1
+    flat = (box - 1).astype(np.float64) @ proj.reshape(-1, 7).T.astype(np.float64)
+    return flat.astype(np.int64).reshape(*box.shape[:-1], *proj.shape[:2]) + 1
 
 
 def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
@@ -116,6 +117,36 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
         E = np.where(lv[:, None], Ey, E)
         back = back + np.where(lv[:, None], step, 0)
     return size + D[:, NONE]
+
+
+def delta_sum_fast(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
+                   proj_t: np.ndarray) -> np.ndarray:
+    """:func:`delta_sum` with a closed form for the mappings where no move can slide the tile partially.
+
+    Without a partial move every non-zero move costs the whole tile whatever is remembered, so the sum is
+    ``size * (1 + sum over transitions j with tau_j != 0 of (N_j - 1) * prod_{i > j} N_i)``; only the other
+    mappings run the dynamic programme.
+    """
+    size = ext.prod(axis=1).astype(np.float64)
+    live = loops_n > 1
+    step = proj_t.T[loops_dim] * np.where(live, loops_stride, 0)[:, :, None]  # [B, M, 4]
+    back = np.cumsum(step, axis=1) - step
+    tau = step - back
+    nzm = tau != 0
+    nz = nzm.sum(axis=2)
+    mag = np.where(nzm, np.abs(tau), 0).max(axis=2)
+    axis = nzm.argmax(axis=2)
+    ext_a = np.take_along_axis(ext, axis, axis=1)
+    partial = live & (nz == 1) & (mag < ext_a)
+    need = partial.any(axis=1)
+    n = loops_n.astype(np.float64)
+    suffix = np.concatenate([np.cumprod(n[:, ::-1], axis=1)[:, ::-1][:, 1:], np.ones((len(n), 1))], axis=1)
+    weight = (n - 1) * suffix
+    out = size * (1.0 + np.where(live & (nz > 0), weight, 0.0).sum(axis=1))
+    if need.any():
+        idx = np.nonzero(need)[0]
+        out[idx] = delta_sum(ext[idx], loops_dim[idx], loops_n[idx], loops_stride[idx], proj_t)
+    return out
 
 
 def delta_sum_stationary(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray,
