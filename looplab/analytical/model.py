@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from looplab.analytical.links import child_offsets, link_dp, link_tables, translations
 from looplab.analytical.nest import delta_sum_fast, delta_sum_stationary, distinct_offsets, extents, projection
 from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
@@ -57,6 +58,33 @@ def _align(arch: ArchSpec, batch: MappingBatch) -> MappingBatch:
                         batch.perm[:, idx], batch.keep[:, idx], None if batch.sperm is None else batch.sperm[:, idx])
 
 
+def _links(arch, batch, lvl, pv, proj_t, ext, below, sp, fan, u, ldim, ln, lstride, Dd, Ccont, Wacc, Lk) -> None:
+    """Apply Timeloop's link transfers at level ``lvl``'s fan-out for data space ``pv`` (in place)."""
+    mixed = (proj_t != 0).sum(axis=1) > 1  # axes fed by two dims
+    mixed_dims = (proj_t[mixed] != 0).any(axis=0)  # [7]
+    cand = np.nonzero((fan[:, lvl] > 1) & (sp[:, lvl][:, mixed_dims] > 1).any(axis=1))[0]
+    if len(cand) == 0:
+        return
+    lv = arch.storage[lvl]
+    tau = translations(ldim[cand], ln[cand], lstride[cand], proj_t)
+    M = tau.shape[1]
+    n_linked = np.zeros((len(cand), M), np.int64)
+    u_link = np.zeros((len(cand), M), np.int64)
+    sperm = batch.sperm if batch.sperm is not None else np.tile(np.arange(7), (len(batch), len(arch.storage), 1))
+    for k, b in enumerate(cand):
+        offs = child_offsets(batch.spatial_x[b, lvl], batch.spatial_y[b, lvl], sperm[b, lvl], below[b, lvl], proj_t)
+        n_linked[k], u_link[k], _ = link_tables(tau[k], offs, max(1, lv.fanout_x), max(1, lv.fanout_y))
+    some = n_linked.any(axis=1)
+    if not some.any():
+        return
+    cand, tau, n_linked, u_link = cand[some], tau[some], n_linked[some], u_link[some]
+    d, acc, wacc, lk = link_dp(ext[cand, lvl - 1, pv], ln[cand], tau, n_linked, u_link, u[cand], fan[cand, lvl])
+    Dd[cand, lvl, pv] = d
+    Ccont[cand, lvl, pv] = acc
+    Wacc[cand, lvl, pv] = wacc
+    Lk[cand, lvl, pv] = lk
+
+
 def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
     """Timeloop's per-level statistics for every mapping of ``batch`` (assumed factor-complete)."""
     batch = _align(arch, batch)
@@ -87,6 +115,7 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
     Ccont = np.zeros((B, L, 3))
     Wacc = np.zeros((B, L, 3))
     Dd = np.zeros((B, L, 3))
+    Lk = np.zeros((B, L, 3))  # link transfers at each level's fan-out
     Ccont[:, 0, :] = T[:, None]
     Wacc[:, 0, :] = T[:, None]
     single_dim = [bool(((proj[pv] != 0).sum(axis=1) <= 1).all()) for pv in range(3)]
@@ -101,8 +130,11 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
             Dd[:, lvl, pv] = d
             Ccont[:, lvl, pv] = u * d
             Wacc[:, lvl, pv] = fan[:, lvl] * d
+            if not single_dim[pv]:
+                _links(arch, batch, lvl, pv, proj[pv], ext, below, sp, fan, u, ldim[:, cols], ln[:, cols],
+                       lstride[:, cols], Dd, Ccont, Wacc, Lk)
     pas = np.zeros((B, L, 3))
-    pas[:, :-1] = Dd[:, 1:]
+    pas[:, :-1] = Wacc[:, 1:] / fan[:, 1:, None]
 
     # partition sizes (integer, outer to inner)
     pfd = np.where(has_sp[:, 1:, None], master_size[:, 1:], size[:, :-1])  # for levels 0..L-2
@@ -121,17 +153,21 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
             factor = np.where(wnext > 0, Ccont[:, lvl] * fan[:, lvl + 1, None] / np.where(wnext > 0, wnext, 1), 0.0)
             Ccont[:, lvl + 1] = np.where(m, Ccont[:, lvl + 1] * factor, Ccont[:, lvl + 1])
             Wacc[:, lvl + 1] = np.where(m, Wacc[:, lvl + 1] * factor, Wacc[:, lvl + 1])
+            Lk[:, lvl + 1] = np.where(m, 0.0, Lk[:, lvl + 1])
         alive[:, lvl] &= ~m
     # outermost kept level: parent access share 0; levels above it are wiped
     above_kept = np.flip(np.cumsum(np.flip(alive, axis=1), axis=1), axis=1)  # kept levels at or above
     outermost = alive & (above_kept == 1)
     pas = np.where(outermost, 0.0, pas)
 
+    # peer accesses/fills from link transfers at the level above (tiling.cpp ComputePeerAccesses)
+    peer = np.zeros((B, L, 3))
+    peer[:, :-1] = Lk[:, 1:] / rep[:, :-1, None]
     rw = np.array([False, False, True])
     upd = np.where(rw, Ccont, 0.0)
-    rd = np.where(rw, Ccont - part, Ccont)
-    fl = np.where(rw & ~outermost, pas - part, pas)
-    tr = np.where(rw, Ccont - part, 0.0)
+    rd = np.where(rw, Ccont + peer - part, Ccont + peer)
+    fl = np.where(rw & ~outermost, pas + peer - part, pas + peer)
+    tr = np.where(rw, Ccont + peer - part, 0.0)
     rd, fl, upd, tr = (np.where(alive, np.rint(x), 0.0) for x in (rd, fl, upd, tr))
     cap = np.where(alive, size, 0)
     return NestStats(rd, fl, upd, tr, cap, np.where(alive, part, 0), rep, T, int(np.prod(sizes)), fan.prod(axis=1))

@@ -1,0 +1,129 @@
+"""Timeloop's inter-PE link transfers (``ComputeNetworkLinkTransfers``) for a spatial fan-out.
+
+At every visit of a spatial level Timeloop compares each child's delta with the previous visit's deltas of
+its mesh neighbours (``h +- 1``, ``v +- 1`` on the hardware mesh, children numbered by their logical
+spatial index); a child whose delta equals a neighbour's previous one receives it over the link instead of
+from the parent. The link version is kept when it lowers the parent's accesses (the distinct deltas still
+fetched). Children's deltas are translates of each other, so a child links exactly when the move between
+the previous and the current delta equals the offset from it to one of its neighbours. Only input tiles
+(whose W/H axes mix two loop dimensions) can meet that condition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def child_offsets(sx: np.ndarray, sy: np.ndarray, sperm: np.ndarray, below: np.ndarray,
+                  proj_t: np.ndarray) -> np.ndarray:
+    """Data-space offsets [F, 4] of the children of one fan-out, in Timeloop's logical index order.
+
+    Spatial loops sit innermost-first as the X dims then the Y dims, each in spatial-permutation order; the
+    logical child index is mixed-radix with the innermost loop fastest.
+    """
+    loops = [(int(k), int(sx[k])) for k in sperm if sx[k] > 1] + [(int(k), int(sy[k])) for k in sperm if sy[k] > 1]
+    F = int(np.prod([f for _, f in loops])) if loops else 1
+    idx = np.arange(F)
+    off = np.zeros((F, 7), np.int64)
+    mult = np.ones(7, np.int64)
+    for k, f in loops:
+        off[:, k] += (idx % f) * below[k] * mult[k]
+        mult[k] *= f
+        idx = idx // f
+    return off @ proj_t.T
+
+
+def link_tables(tau: np.ndarray, offs: np.ndarray, mesh_x: int, mesh_y: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """For each move ``tau`` [M, 4]: (children linked [M], distinct deltas still fetched [M], U without links).
+
+    Moves whose links would not lower the parent accesses get (0, U).
+    """
+    F = len(offs)
+    _, group = np.unique(offs, axis=0, return_inverse=True)
+    group = group.ravel()
+    U = int(group.max()) + 1
+    i = np.arange(F)
+    h, v = i % mesh_x, i // mesh_x
+    nbrs = []
+    for dh, dv in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        hh, vv = h + dh, v + dv
+        j = vv * mesh_x + hh
+        ok = (hh >= 0) & (hh < mesh_x) & (vv >= 0) & (vv < mesh_y) & (j < F) & (j >= 0)
+        diff = np.where(ok[:, None], offs[np.clip(j, 0, F - 1)] - offs, np.iinfo(np.int64).min)
+        nbrs.append(diff)
+    diffs = np.stack(nbrs, axis=1)  # [F, 4 neighbours, 4 axes]
+    linked = (diffs[None, :, :, :] == tau[:, None, None, :]).all(axis=3).any(axis=2)  # [M, F]
+    member = np.zeros((F, U), bool)
+    member[i, group] = True
+    remaining = ((~linked).astype(np.int64) @ member.astype(np.int64) > 0).sum(axis=1)  # [M]
+    use = linked.any(axis=1) & (remaining < U) & (tau != 0).any(axis=1)
+    return np.where(use, linked.sum(axis=1), 0), np.where(use, remaining, U), U
+
+
+def translations(loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
+                 proj_t: np.ndarray) -> np.ndarray:
+    """Tile translation [B, M, 4] of each loop's 0 -> 1 transition (lower non-trivial loops go 1 -> 0)."""
+    live = loops_n > 1
+    step = proj_t.T[loops_dim] * np.where(live, loops_stride, 0)[:, :, None]
+    return step - (np.cumsum(step, axis=1) - step)
+
+
+def link_dp(ext: np.ndarray, loops_n: np.ndarray, tau: np.ndarray, n_linked: np.ndarray, u_link: np.ndarray,
+            U: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-child delta sum and the parent's (accesses, multicast-weighted accesses, link transfers).
+
+    Same visit sequence and remembered-translation rule as :func:`looplab.analytical.nest.delta_sum`, with
+    the kind of the previous delta (empty, whole tile, slab) in the state: a delta links when it has the
+    shape of the previous one (whole -> whole, or slab -> slab by the same move).
+    """
+    B, M = loops_n.shape
+    size = ext.prod(axis=1).astype(np.float64)
+    NONE = M
+    S = 3 * (M + 1)
+    st = np.arange(S)
+    r_of, p_of = st // 3, st % 3  # remembered translation, previous delta kind (0 empty, 1 whole, 2 slab)
+    A = np.zeros((B, 4, S))  # accumulators: delta, accesses, weighted, links
+    E = np.tile(st, (B, 1))
+    keyed = np.zeros((B, M), bool)
+    rows = np.arange(B)
+    Uf, Ff = U.astype(np.float64), F.astype(np.float64)
+    for j in range(M):
+        n = loops_n[:, j]
+        lv = n > 1
+        if not lv.any():
+            continue
+        t = tau[:, j]
+        zero = ~(t != 0).any(axis=1)
+        if j:
+            same = (tau[:, :j] == t[:, None, :]).all(axis=2) & keyed[:, :j]
+            canon = np.where(same.any(axis=1), same.argmax(axis=1), j)
+        else:
+            canon = np.zeros(B, np.int64)
+        keyed[:, j] = lv & ~zero
+        nzm = t != 0
+        nz = nzm.sum(axis=1)
+        axis = nzm.argmax(axis=1)
+        mag = np.abs(t[rows, axis])
+        ext_a = ext[rows, axis]
+        partial = (nz == 1) & (mag < ext_a)
+        sub = np.where(partial, size * mag / np.maximum(ext_a, 1), size)
+        hit = (r_of[None, :] == NONE) | (r_of[None, :] == canon[:, None])  # [B, S]
+        d = np.where(zero[:, None], 0.0, np.where(hit, sub[:, None], size[:, None]))
+        kind = np.where(zero[:, None], 0, np.where(hit & partial[:, None], 2, 1))
+        r_new = np.where(zero[:, None], r_of[None, :], np.where(hit, canon[:, None], NONE))
+        y_tab = r_new * 3 + kind
+        link = (kind > 0) & (kind == p_of[None, :])
+        nl = n_linked[:, j].astype(np.float64)[:, None]
+        c_tab = np.stack([d, d * np.where(link, u_link[:, j, None], Uf[:, None]),
+                          d * np.where(link, Ff[:, None] - nl, Ff[:, None]), d * np.where(link, nl, 0.0)], axis=1)
+        c = np.take_along_axis(c_tab, np.broadcast_to(E[:, None, :], A.shape), axis=2)
+        y = np.take_along_axis(y_tab, E, axis=1)
+        Ay = np.take_along_axis(A, np.broadcast_to(y[:, None, :], A.shape), axis=2)
+        Ey = np.take_along_axis(E, y, axis=1)
+        w = (n - 1).astype(np.float64)[:, None, None]
+        A = np.where(lv[:, None, None], A + w * (c + Ay), A)
+        E = np.where(lv[:, None], Ey, E)
+    entry = NONE * 3 + 1
+    base = np.stack([size, size * Uf, size * Ff, np.zeros(B)], axis=1)
+    out = base + A[:, :, entry]
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
