@@ -127,3 +127,73 @@ def link_dp(ext: np.ndarray, loops_n: np.ndarray, tau: np.ndarray, n_linked: np.
     base = np.stack([size, size * Uf, size * Ff, np.zeros(B)], axis=1)
     out = base + A[:, :, entry]
     return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+def child_offsets_batch(sx: np.ndarray, sy: np.ndarray, sperm: np.ndarray, below: np.ndarray, proj_t: np.ndarray,
+                        n_children: int) -> np.ndarray:
+    """:func:`child_offsets` for many rows at once: [B, n_children, 4] (rows beyond a row's fan-out are junk)."""
+    B = sx.shape[0]
+    rows = np.arange(B)
+    rem = np.tile(np.arange(n_children, dtype=np.int64), (B, 1))
+    off = np.zeros((B, n_children, 7), np.int64)
+    mult = np.ones((B, 7), np.int64)
+    for fac in (sx, sy):
+        for q in range(7):
+            k = sperm[:, q].astype(np.int64)
+            f = fac[rows, k].astype(np.int64)
+            digit = rem % f[:, None]
+            rem = rem // f[:, None]
+            coef = below[rows, k] * mult[rows, k]
+            off[rows[:, None], np.arange(n_children)[None, :], k[:, None]] += digit * coef[:, None]
+            mult[rows, k] *= f
+    return off @ proj_t.T
+
+
+def link_tables_batch(tau: np.ndarray, possible: np.ndarray, offs: np.ndarray, n_children: np.ndarray,
+                      mesh_x: int, mesh_y: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`link_tables` for many rows: tau [B, M, 4], possible [B, M], offs [B, Fmax, 4], n_children [B]."""
+    B, Fm, _ = offs.shape
+    M = tau.shape[1]
+    i = np.arange(Fm)
+    valid = i[None, :] < n_children[:, None]
+    # pack offsets into one key per child (shifted to be non-negative)
+    lo = offs.min(axis=1, keepdims=True)
+    rel = offs - lo
+    span = rel.max(axis=1) + 1  # [B, 4]
+    key = rel[:, :, 0]
+    for a in range(1, 4):
+        key = key * span[:, a:a + 1] + rel[:, :, a]
+    SENT = np.iinfo(np.int64).max
+
+    def distinct(keys: np.ndarray) -> np.ndarray:
+        srt = np.sort(keys, axis=-1)
+        new = np.concatenate([srt[..., :1] != SENT, (srt[..., 1:] != srt[..., :-1]) & (srt[..., 1:] != SENT)], -1)
+        return new.sum(axis=-1)
+
+    U = distinct(np.where(valid, key, SENT))
+    h, v = i % mesh_x, i // mesh_x
+    diffs = []
+    for dh, dv in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        hh, vv = h + dh, v + dv
+        j = vv * mesh_x + hh
+        ok = (hh >= 0) & (hh < mesh_x) & (vv >= 0) & (vv < mesh_y) & (j >= 0)
+        jc = np.clip(j, 0, Fm - 1)
+        okb = ok[None, :] & (j[None, :] < n_children[:, None]) & valid
+        d = offs[:, jc] - offs
+        diffs.append(np.where(okb[:, :, None], d, np.iinfo(np.int64).min))
+    diffs = np.stack(diffs, axis=2)  # [B, Fm, 4, 4]
+    n_linked = np.zeros((B, M), np.int64)
+    u_link = np.tile(U[:, None], (1, M))
+    for m in range(M):
+        rb = np.nonzero(possible[:, m])[0]
+        if len(rb) == 0:
+            continue
+        linked = (diffs[rb] == tau[rb, m][:, None, None, :]).all(axis=3).any(axis=2) & valid[rb]  # [b, Fm]
+        anyl = linked.any(axis=1)
+        if not anyl.any():
+            continue
+        rem = distinct(np.where(valid[rb] & ~linked, key[rb], SENT))
+        use = anyl & (rem < U[rb])
+        n_linked[rb, m] = np.where(use, linked.sum(axis=1), 0)
+        u_link[rb, m] = np.where(use, rem, U[rb])
+    return n_linked, u_link, U

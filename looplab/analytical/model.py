@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from looplab.analytical.links import child_offsets, link_dp, link_tables, translations
+from looplab.analytical.links import child_offsets_batch, link_dp, link_tables_batch, translations
 from looplab.analytical.nest import delta_sum_fast, delta_sum_stationary, distinct_offsets, extents, projection
 from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
@@ -67,13 +67,18 @@ def _links(arch, batch, lvl, pv, proj_t, ext, below, sp, fan, u, ldim, ln, lstri
         return
     lv = arch.storage[lvl]
     tau = translations(ldim[cand], ln[cand], lstride[cand], proj_t)
-    M = tau.shape[1]
-    n_linked = np.zeros((len(cand), M), np.int64)
-    u_link = np.zeros((len(cand), M), np.int64)
+    # a link needs a move equal to an offset difference between two children: within the children's span
+    span = (np.abs(proj_t)[None, :, :] * (below[cand, lvl] * (sp[cand, lvl] - 1))[:, None, :]).sum(axis=2)
+    possible = ((np.abs(tau) <= span[:, None, :]).all(axis=2) & (tau != 0).any(axis=2) & (ln[cand] > 1))
+    keep_rows = possible.any(axis=1)
+    cand, tau, possible = cand[keep_rows], tau[keep_rows], possible[keep_rows]
+    if len(cand) == 0:
+        return
     sperm = batch.sperm if batch.sperm is not None else np.tile(np.arange(7), (len(batch), len(arch.storage), 1))
-    for k, b in enumerate(cand):
-        offs = child_offsets(batch.spatial_x[b, lvl], batch.spatial_y[b, lvl], sperm[b, lvl], below[b, lvl], proj_t)
-        n_linked[k], u_link[k], _ = link_tables(tau[k], offs, max(1, lv.fanout_x), max(1, lv.fanout_y))
+    fx, fy = max(1, lv.fanout_x), max(1, lv.fanout_y)
+    offs = child_offsets_batch(batch.spatial_x[cand, lvl], batch.spatial_y[cand, lvl], sperm[cand, lvl],
+                               below[cand, lvl], proj_t, int(fan[cand, lvl].max()))
+    n_linked, u_link, _ = link_tables_batch(tau, possible, offs, fan[cand, lvl], fx, fy)
     some = n_linked.any(axis=1)
     if not some.any():
         return
