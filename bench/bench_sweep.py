@@ -32,12 +32,15 @@ from looplab.sweep import parse_spec, plan  # noqa: E402
 from looplab.sweep.worker import _bundle  # noqa: E402
 
 
-def spec_dict(out: Path, n_accels: int, workers: int) -> dict:
+def spec_dict(out: Path, n_accels: int, workers: int, ppt: int | None = None) -> dict:
     """The first study's setting: Simba grid accelerators x 24 ResNet-50 layers x (10 valid + 100 invalid)."""
-    return {"name": f"bench-{n_accels}", "seed": 0, "out": str(out), "backend": "analytical",
+    d = {"name": f"bench-{n_accels}", "seed": 0, "out": str(out), "backend": "analytical",
             "accelerators": {"grid": {"family": "simba", "limit": n_accels, "stride": 2304 // max(1, n_accels)}},
-            "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100}, "points_per_task": 2640,
-            "execution": {"workers": workers, "energy": "estimator"}}
+            "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100},
+         "execution": {"workers": workers, "energy": "estimator"}}
+    if ppt:
+        d["points_per_task"] = ppt
+    return d
 
 
 def run_cli_sweep(spec: dict, tmp: Path) -> dict:
@@ -55,7 +58,7 @@ def run_cli_sweep(spec: dict, tmp: Path) -> dict:
     return summary
 
 
-def raw_serial(spec: dict) -> tuple[float, int]:
+def raw_serial(spec: dict) -> tuple[float, float, int]:
     """The work itself, nothing else: per task, sample + evaluate_batch (arch setup excluded, as in the sweep)."""
     from looplab.analytical import evaluate_batch
     from looplab.sweep.worker import RunContext
@@ -64,17 +67,17 @@ def raw_serial(spec: dict) -> tuple[float, int]:
     sp = parse_spec(spec)
     ctx = RunContext(str(sp.out), "analytical", "estimator", 120.0)
     tasks = plan(sp)
-    bundles = {t.accel.name: _bundle(t.accel, ctx) for t in tasks}
+    bundles = {u.accel.name: _bundle(u.accel, ctx) for t in tasks for u in t.units}
     n = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for t in tasks:
-        b = bundles[t.accel.name]
         for u in t.units:
+            b = bundles[u.accel.name]
             batch, _ = sample_mappings(b.spec, dict(u.layer.dims), u.n_valid, u.n_invalid, seed=u.seed,
-                                       family=t.accel.family)
+                                       family=u.accel.family)
             evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch)
             n += len(batch)
-    return time.perf_counter() - t0, n
+    return time.perf_counter() - t0, time.process_time() - c0, n
 
 
 def main() -> int:
@@ -82,6 +85,7 @@ def main() -> int:
     ap.add_argument("--small", type=int, default=4, help="accelerators in the small sweep (x 24 layers x 110)")
     ap.add_argument("--large", type=int, default=40, help="accelerators in the large sweep")
     ap.add_argument("--workers", type=int, default=0, help="0: one per core")
+    ap.add_argument("--points-per-task", type=int, help="task size (default: the spec default)")
     ap.add_argument("--keep", help="keep the datasets in this folder")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -90,12 +94,14 @@ def main() -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"bench_sweep: analytical backend, {cores} cores, {workers} workers, datasets in {tmp}")
     try:
-        print("\n== peak memory vs sweep size (each sweep in its own process; task = 24 layers x 110 points)")
+        ppt = parse_spec(spec_dict(tmp, 1, 1, args.points_per_task)).points_per_task
+        print(f"\n== peak memory vs sweep size (each sweep in its own process; tasks of <= {ppt} points, "
+              "10 valid + 100 invalid per accelerator and layer)")
         print(f"{'points':>8} {'tasks':>6} {'wall s':>7} {'pts/s':>7} {'driver MiB':>11} {'worker MiB':>11} "
               f"{'dataset MiB':>12}")
         mem = {}
         for n_acc in (args.small, args.large):
-            s = run_cli_sweep(spec_dict(tmp / f"mem{n_acc}", n_acc, workers), tmp)
+            s = run_cli_sweep(spec_dict(tmp / f"mem{n_acc}", n_acc, workers, args.points_per_task), tmp)
             size = sum(f.stat().st_size for f in (tmp / f"mem{n_acc}" / "parts").rglob("*.parquet")) / 2**20
             mem[n_acc] = s
             print(f"{s['rows_run']:>8} {s['tasks_run']:>6} {s['wall_s']:>7.1f} {s['points_per_s']:>7.0f} "
@@ -106,25 +112,34 @@ def main() -> int:
               f"x{b['peak_rss_worker_mib'] / a['peak_rss_worker_mib']:.2f}")
 
         print(f"\n== overhead over raw evaluation, side by side ({args.large} accelerators)")
-        spec = spec_dict(tmp / "overhead", args.large, workers)
-        raw_s, raw_n = raw_serial(spec)
+        spec = spec_dict(tmp / "overhead", args.large, workers, args.points_per_task)
+        raw_s, raw_cpu, raw_n = raw_serial(spec)
         s = run_cli_sweep(spec, tmp)
         ideal = raw_s / workers
         over = s["wall_s"] / ideal - 1
         cpu = s["cpu_s_driver"] + s["cpu_s_children"]
         util = cpu / (s["wall_s"] * cores)
         wt = s["worker_time_s"]
-        print(f"raw work (sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s "
-              f"({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: {ideal:.2f} s")
+        print(f"raw work (sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s wall, "
+              f"{raw_cpu:.2f} CPU s ({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: {ideal:.2f} s")
         print(f"sweep ({s['executor']}): {s['rows_run']} points in {s['wall_s']:.2f} s "
-              f"({s['points_per_s']:.0f} pts/s)")
-        print(f"overhead: {over:+.1%}  (target <= 10%)")
+              f"({s['points_per_s']:.0f} pts/s), {cpu:.2f} CPU s")
+        print(f"overhead, wall: {over:+.1%} (sweep wall / (raw wall / {workers}) - 1; target <= 10%)")
+        print(f"overhead, CPU:  {cpu / raw_cpu - 1:+.1%} (all CPU of the sweep / CPU of the raw work - 1)")
+        la = os.getloadavg()
+        print(f"load average during the bench: {la[0]:.1f} {la[1]:.1f} {la[2]:.1f} (other processes compete for "
+              f"the {cores} cores when it exceeds {cores})")
         print(f"core utilisation: {util:.0%} of {cores} cores (driver {s['cpu_s_driver']:.1f} CPU s, workers "
               f"{s['cpu_s_children']:.1f} CPU s, wall {s['wall_s']:.1f} s)")
         tot = sum(wt.get(k, 0) for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write"))
         print("worker time split: " + ", ".join(
             f"{k[2:]} {wt.get(k, 0):.2f} s ({wt.get(k, 0) / tot:.0%})"
             for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write")))
+        lean = {**spec, "out": str(tmp / "overhead-noyaml"), "name": "bench-noyaml", "store": {"mapping_yaml": False}}
+        s2 = run_cli_sweep(lean, tmp)
+        cpu2 = s2["cpu_s_driver"] + s2["cpu_s_children"]
+        print(f"same sweep with store.mapping_yaml: false: {s2['wall_s']:.2f} s, overhead wall "
+              f"{s2['wall_s'] / ideal - 1:+.1%}, CPU {cpu2 / raw_cpu - 1:+.1%}")
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

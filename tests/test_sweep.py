@@ -79,14 +79,15 @@ def test_plan_is_deterministic_and_splits_quotas(tmp_path):
     assert parse_spec(small_spec(tmp_path, seed=8)).plan_hash != parse_spec(small_spec(tmp_path)).plan_hash
     # 11 points per (arch, layer) in batches of <= 4 points: 3 batches (4+4+3); one task per batch here.
     assert len(a) == 2 * 2 * 3
-    units = [u for t in a if t.accel_index == 0 for u in t.units if u.layer_index == 0]
+    units = [u for t in a for u in t.units if u.accel_index == 0 and u.layer_index == 0]
     assert sum(u.n_valid for u in units) == 5 and sum(u.n_invalid for u in units) == 6
     assert all(t.n_points <= 4 for t in a)
     assert len({u.seed for t in a for u in t.units}) == len(a)
-    # Larger tasks pack consecutive batches (layers) of one accelerator; a batch's seed depends on its
-    # accelerator, layer and index only.
-    c = plan(parse_spec(small_spec(tmp_path / "c", points_per_task=22)))
+    # Larger tasks pack consecutive batches of one family (never Simba with Gemmini); a batch's seed depends on
+    # its accelerator, layer and index only.
+    c = plan(parse_spec(small_spec(tmp_path / "c", points_per_task=30)))
     assert [len(t.units) for t in c] == [2, 2] and all(t.n_points == 22 for t in c)
+    assert [t.family for t in c] == ["simba", "gemmini"]
     assert {u.seed for t in c for u in t.units} <= {u.seed for t in a for u in t.units}
     assert split_quota(7, 3) == [3, 2, 2]
 
@@ -141,7 +142,7 @@ def test_rows_from_recorded_timeloop_results(ref_dir, ref_cases):
     layer = LayerRef(cases[0]["layer"], "resnet50", cases[0]["layer_dims"])
     acc = AccelRef("simba_final", "simba", params, "preset")
     schema = schema_for(arch, list(params))
-    table = build_table("a00000-t00000", acc, Unit(0, layer, 0, 0, 0, 1), arch, schema, batch,
+    table = build_table("t000000", [Unit(0, acc, 0, layer, 0, 0, 0, 1)], [len(batch)], arch, schema, batch,
                         np.array([c["valid"] for c in cases]), from_results(results, arch), "timeloop", "test", True)
     assert table.schema == schema and table.num_rows == len(cases)
     rows = table.to_pylist()
@@ -160,20 +161,20 @@ def test_atomic_part_and_done_ids(tmp_path):
     st = DatasetStore(tmp_path / "ds")
     st.init({"plan_hash": "abc", "name": "x"}, resume=False)
     t = pa.table({"a": [1, 2, 3]})
-    st.write_part("simba_final", "a00000-t00000", t)
-    assert st.done_ids() == {"a00000-t00000"}
+    st.write_part("simba_final", "t000000", t)
+    assert st.done_ids() == {"t000000"}
     assert not list(st.parts.rglob("*.tmp"))
     # A temp file left by a killed writer (dead pid on this host) is removed on the next init.
     from looplab.sweep.store import _HOST
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = st.parts / "arch=simba_final" / f".a00000-l000-c0001.parquet.{_HOST}.{int(dead.stdout)}.5.tmp"
+    stale = st.parts / "family=simba_final" / f".t000001.parquet.{_HOST}.{int(dead.stdout)}.5.tmp"
     stale.write_bytes(b"PAR1 half")
-    live = st.parts / "arch=simba_final" / f".a00000-l000-c0002.parquet.{_HOST}.{os.getpid()}.5.tmp"
+    live = st.parts / "family=simba_final" / f".t000002.parquet.{_HOST}.{os.getpid()}.5.tmp"
     live.write_bytes(b"PAR1 half")
     st.init({"plan_hash": "abc", "name": "x"}, resume=True)
     assert not stale.exists() and live.exists()
-    assert st.done_ids() == {"a00000-t00000"}
+    assert st.done_ids() == {"t000000"}
     with pytest.raises(LooplabError, match="pass --resume"):
         st.init({"plan_hash": "abc"}, resume=False)
     with pytest.raises(LooplabError, match="different sweep"):

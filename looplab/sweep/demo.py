@@ -108,7 +108,7 @@ def run_demo(out: str | Path, backend: str = "auto", echo: Callable[[str], None]
                  "accelerators": {"presets": list(DEMO_PRESETS)},
                  "workloads": [{"workload": "resnet50", "layers": [0, 1, 23] if small else list(range(len(layers)))}],
                  "mappings": {"valid": 3 if small else 20, "invalid": 3 if small else 20},
-                 "points_per_task": 64}
+                 "points_per_task": 240}
     sweep_spec = parse_spec(spec_dict, source="demo sweep")
     echo(f"[3/4] sweep: {len(DEMO_PRESETS)} presets x {len(spec_dict['workloads'][0]['layers'])} layers x "
          f"{spec_dict['mappings']['valid']} valid + {spec_dict['mappings']['invalid']} invalid mappings "

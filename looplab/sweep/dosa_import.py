@@ -77,14 +77,14 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
             arch = _gemmini_arch(rows[0].arch_params, archs)
             batch = MappingBatch.from_mappings([r.mapping for r in rows], arch.storage_names)
             accel = AccelRef(_arch_name(rows[0].arch_params), "gemmini", rows[0].arch_params, "dosa")
-            unit = Unit(0, LayerRef(_layer_name(rows[0].dims), "dosa", rows[0].dims), 0, len(rows), 0, 0)
+            unit = Unit(0, accel, 0, LayerRef(_layer_name(rows[0].dims), "dosa", rows[0].dims), 0, len(rows), 0, 0)
             cyc = [r.targets.get("cycle") for r in rows]
             res = {"valid": pa.array([True] * len(rows)),
                    "cycles": pa.array([None if c is None else int(c) for c in cyc], pa.int64())}
             for k in target_keys or []:
                 res[f"dosa_{k}"] = pa.array([r.targets.get(k) for r in rows], pa.float64())
-            t = build_table(f"dosa-{n_parts:05d}", accel, unit, arch, schema, batch, np.ones(len(rows), bool), res,
-                            "dosa-csv", csv_path.name, point_offset=i)
+            t = build_table(f"dosa-{n_parts:05d}", [unit], [len(rows)], arch, schema, batch,
+                            np.ones(len(rows), bool), res, "dosa-csv", csv_path.name, point_offset=i)
             for k in target_keys or []:
                 t = t.set_column(t.schema.get_field_index(f"dosa_{k}"), f"dosa_{k}", res[f"dosa_{k}"])
             tables.append(t)

@@ -114,7 +114,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     energy = resolve_energy(spec)
     tasks = plan(spec)
     store = DatasetStore(spec.out)
-    n_acc = len({t.accel_index for t in tasks})
+    n_acc = len({u.accel_index for t in tasks for u in t.units})
     n_lay = len({u.layer_index for t in tasks for u in t.units})
     store.init({"name": spec.name, "plan_hash": spec.plan_hash, "spec": spec.to_dict(), "energy": energy,
                 "looplab_version": getattr(looplab, "__version__", None), "n_tasks": len(tasks),
@@ -170,7 +170,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                     rep = {"task_id": task.id, "error": f"{type(exc).__name__}: {exc}"}
                 worker_rss = max(worker_rss, int(rep.get("maxrss_kib", 0)))
                 if "error" in rep:
-                    rec = store.record_failure(task.id, rep["error"], {"arch": task.accel.name,
+                    rec = store.record_failure(task.id, rep["error"], {"archs": task.accel_names,
                                                                        "layers": task.layer_names})
                     if rec["attempts"] < max_att:
                         queue.append(task)
@@ -193,7 +193,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                 reasons.update(rep["reasons"])
                 for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write", "wall_s", "cpu_s"):
                     timing[k] += rep.get(k, 0.0)
-                store.append_log({"task_id": task.id, "arch": task.accel.name, "layers": task.layer_names,
+                store.append_log({"task_id": task.id, "archs": task.accel_names, "layers": task.layer_names,
                                   "rows": rep["rows"], "valid": rep["valid"], "reasons": rep["reasons"],
                                   "wall_s": round(rep["wall_s"], 4), "pid": rep.get("pid")})
                 bar.update(rep["rows"])

@@ -24,16 +24,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
 from looplab.result import EvalResult
-from looplab.sweep.spec import AccelRef, Unit
+from looplab.sweep.spec import Unit
 
 LAYER_KEYS = ("R", "S", "P", "Q", "C", "K", "N", "Wstride", "Hstride", "Wdilation", "Hdilation")
 TSHORT = {"Weights": "W", "Inputs": "I", "Outputs": "O"}
 ACTIONS = ("reads", "fills", "updates")
 #: ``mapping_vec`` = concatenation of these [L, 7] (keep: [L, 3]) int arrays, each flattened level-major.
 VEC_LAYOUT = ("temporal", "spatial_x", "spatial_y", "perm", "keep")
+_KEEP_SHORT = np.array(["".join(TSHORT[t] for j, t in enumerate(TENSORS) if (c >> (2 - j)) & 1) for c in range(8)],
+                       dtype=object)
 
 
 def _all_levels(arch: ArchSpec) -> list[str]:
@@ -73,46 +76,67 @@ def mapping_vectors(batch: Any) -> np.ndarray:
     return np.concatenate([np.asarray(p).reshape(B, -1) for p in parts], axis=1).astype(np.int32)
 
 
-def mapping_yaml_texts(batch: Any, spatial_levels: Sequence[str]) -> list[str]:
-    """``Mapping.to_yaml(spatial_levels)`` of every mapping of a batch, formatted straight from the arrays."""
+_DIM_CHARS = np.array(list(DIMS))
+
+
+def perm_strings(idx: np.ndarray) -> np.ndarray:
+    """[B, 7] dim indices -> B strings such as ``"RSPQCKN"`` (vectorised)."""
+    return np.ascontiguousarray(_DIM_CHARS[np.asarray(idx, np.int64)]).view("<U7").reshape(-1)
+
+
+def _factor_strings(f: np.ndarray) -> pa.Array:
+    """[B, 7] factors -> ``"R=1 S=3 P=7 Q=7 C=64 K=2 N=1"`` per row."""
+    parts: list[Any] = []
+    for i, d in enumerate(DIMS):
+        parts += [f"{' ' if i else ''}{d}=", pa.array(np.asarray(f[:, i], np.int64)).cast(pa.string())]
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def mapping_yaml_array(batch: Any, spatial_levels: Sequence[str]) -> pa.Array:
+    """``Mapping.to_yaml(spatial_levels)`` of every mapping of a batch, built column-wise (Arrow string kernels)."""
     names = list(batch.level_names)
     forced = set(spatial_levels)
-    B, L = len(batch), len(names)
-    t, sx, sy = batch.temporal.tolist(), batch.spatial_x.tolist(), batch.spatial_y.tolist()
-    perm = batch.perm.tolist()
-    sperm = None if batch.sperm is None else batch.sperm.tolist()
-    keep = batch.keep.tolist()
-    out = []
-    for b in range(B):
-        lines = ["mapping:"]
-        tail = []
-        for li in range(L):
-            name = names[li]
-            x, y = sx[b][li], sy[b][li]
-            if name in forced or any(v > 1 for v in x) or any(v > 1 for v in y):
-                order = range(7) if sperm is None else sperm[b][li]
-                xd = [i for i in order if x[i] > 1]
-                yd = [i for i in order if y[i] > 1]
-                if xd and yd:
-                    order = xd + yd + [i for i in order if i not in xd and i not in yd]
-                    split = len(xd)
-                elif yd:
-                    split = 0
-                else:
-                    split = 7
-                fac = " ".join(f"{DIMS[i]}={x[i] * y[i]}" for i in range(7))
-                lines += [f"  - target: {name}", "    type: spatial", f"    factors: {fac}",
-                          f"    permutation: {''.join(DIMS[i] for i in order)}", f"    split: {split}"]
-            tt = t[b][li]
-            lines += [f"  - target: {name}", "    type: temporal",
-                      "    factors: " + " ".join(f"{DIMS[i]}={tt[i]}" for i in range(7)),
-                      f"    permutation: {''.join(DIMS[i] for i in perm[b][li])}"]
-            k = keep[b][li]
-            tail += [f"  - target: {name}", "    type: bypass",
-                     f"    keep: [{', '.join(tn for j, tn in enumerate(TENSORS) if k[j])}]",
-                     f"    bypass: [{', '.join(tn for j, tn in enumerate(TENSORS) if not k[j])}]"]
-        out.append("\n".join(lines + tail) + "\n")
-    return out
+    B = len(batch)
+    sperm_all = batch.sperm if batch.sperm is not None else np.tile(np.arange(7), (B, len(names), 1))
+    keep_code = (batch.keep[:, :, 0].astype(np.int64) * 4 + batch.keep[:, :, 1] * 2 + batch.keep[:, :, 2])
+    pieces: list[Any] = ["mapping:\n"]
+    tail: list[Any] = []
+    for li, name in enumerate(names):
+        x, y = batch.spatial_x[:, li], batch.spatial_y[:, li]
+        hasx, hasy = (x > 1).any(axis=1), (y > 1).any(axis=1)
+        include = (hasx | hasy) if name not in forced else np.ones(B, bool)
+        if include.any():
+            order = np.asarray(sperm_all[:, li], np.int64)
+            xo = np.take_along_axis(x, order, axis=1) > 1
+            yo = np.take_along_axis(y, order, axis=1) > 1
+            both = hasx & hasy
+            cat = np.where(xo, 0, np.where(yo, 1, 2))
+            keys = np.where(both[:, None], cat, 0)
+            order = np.take_along_axis(order, np.argsort(keys, axis=1, kind="stable"), axis=1)
+            split = np.where(both, xo.sum(axis=1), np.where(hasy, 0, 7))
+            block = pc.binary_join_element_wise(
+                f"  - target: {name}\n    type: spatial\n    factors: ", _factor_strings(x * y),
+                "\n    permutation: ", pa.array(perm_strings(order)), "\n    split: ",
+                pa.array(split.astype(np.int64)).cast(pa.string()), "\n", "")
+            if not include.all():
+                block = pc.if_else(pa.array(include), block, "")
+            pieces.append(block)
+        pieces += [pc.binary_join_element_wise(
+            f"  - target: {name}\n    type: temporal\n    factors: ", _factor_strings(batch.temporal[:, li]),
+            "\n    permutation: ", pa.array(perm_strings(batch.perm[:, li])), "\n", "")]
+        lookup = np.array([f"  - target: {name}\n    type: bypass\n"
+                           f"    keep: [{', '.join(t for j, t in enumerate(TENSORS) if (c >> (2 - j)) & 1)}]\n"
+                           f"    bypass: [{', '.join(t for j, t in enumerate(TENSORS) if not (c >> (2 - j)) & 1)}]\n"
+                           for c in range(8)], dtype=object)
+        tail.append(pa.array(lookup[keep_code[:, li]], pa.string()))
+    if B == 0:
+        return pa.array([], pa.string())
+    return pc.binary_join_element_wise(*pieces, *tail, "")
+
+
+def mapping_yaml_texts(batch: Any, spatial_levels: Sequence[str]) -> list[str]:
+    """``Mapping.to_yaml(spatial_levels)`` of every mapping of a batch, as Python strings."""
+    return mapping_yaml_array(batch, spatial_levels).to_pylist()
 
 
 def spatial_levels(arch: ArchSpec) -> list[str]:
@@ -124,37 +148,51 @@ def _col(arr: Any, typ: pa.DataType) -> pa.Array:
     return pa.array(arr, type=typ)
 
 
-def build_table(task_id: str, accel: AccelRef, unit: Unit, arch: ArchSpec, schema: pa.Schema, batch: Any,
-                sampler_valid: np.ndarray, res: dict[str, Any], backend: str, backend_version: str,
-                with_yaml: bool = True, point_offset: int = 0) -> pa.Table:
-    """Columns of one sampler batch's rows. ``res``: result columns of length B (:func:`from_batch_result`,
-    :func:`from_results`); ``point`` numbers the rows from ``point_offset`` within the task."""
+def build_table(task_id: str, units: Sequence[Unit], sizes: Sequence[int], arch: ArchSpec,
+                schema: pa.Schema, batch: Any, sampler_valid: np.ndarray, res: dict[str, Any], backend: str,
+                backend_version: str, with_yaml: bool = True, point_offset: int = 0) -> pa.Table:
+    """Columns of a task's rows, built once for the whole task (column-wise, no per-row Python objects).
+
+    ``batch`` holds the mappings of ``units`` one after the other (``sizes[i]`` rows for ``units[i]``), all of
+    one family (``arch``: any of their architectures, for the level names);
+    ``res``: result columns of length B (:func:`from_batch_result`, :func:`from_results`, :func:`concat_results`).
+    """
     B = len(batch)
-    layer = unit.layer
+    if sum(sizes) != B or len(sizes) != len(units):
+        raise ValueError(f"sizes {list(sizes)} do not add up to the batch ({B} rows, {len(units)} units)")
+
+    def per_unit(values: list, typ: pa.DataType) -> pa.Array:
+        if len(values) == 1:
+            return pa.array([values[0]] * B, typ) if typ == pa.string() else pa.array(np.full(B, values[0]), typ)
+        return pa.array(np.repeat(np.array(values, dtype=object if typ == pa.string() else None), sizes), typ)
+
     cols: dict[str, Any] = {}
     cols["task_id"] = pa.array([task_id] * B, pa.string())
     cols["point"] = pa.array(np.arange(point_offset, point_offset + B, dtype=np.int32))
-    cols["seed"] = pa.array(np.full(B, unit.seed, np.int64))
-    for k, v in (("arch", accel.name), ("family", accel.family), ("arch_origin", accel.origin),
-                 ("workload", layer.workload), ("layer", layer.name)):
-        cols[k] = pa.array([v] * B, pa.string())
-    for k, v in accel.params.items():
-        cols[f"arch_{k}"] = pa.array(np.full(B, float(v)))
-    cols["layer_count"] = pa.array(np.full(B, layer.count, np.int32))
+    cols["seed"] = per_unit([u.seed for u in units], pa.int64())
+    cols["arch"] = per_unit([u.accel.name for u in units], pa.string())
+    cols["family"] = per_unit([u.accel.family for u in units], pa.string())
+    cols["arch_origin"] = per_unit([u.accel.origin for u in units], pa.string())
+    cols["workload"] = per_unit([u.layer.workload for u in units], pa.string())
+    cols["layer"] = per_unit([u.layer.name for u in units], pa.string())
+    for k in units[0].accel.params:
+        cols[f"arch_{k}"] = per_unit([float(u.accel.params[k]) for u in units], pa.float64())
+    cols["layer_count"] = per_unit([u.layer.count for u in units], pa.int32())
     for k in LAYER_KEYS:
-        cols[k] = pa.array(np.full(B, layer.dims[k], np.int32))
+        cols[k] = per_unit([u.layer.dims[k] for u in units], pa.int32())
+    # One transposed int32 copy of the factors; every column is then a contiguous row of it (zero-copy).
+    fac = np.ascontiguousarray(np.stack([batch.temporal, batch.spatial_x, batch.spatial_y], axis=2)
+                               .astype(np.int32).transpose(1, 2, 3, 0))  # [L, 3, 7, B]
     for li, lv in enumerate(batch.level_names):
-        for kind, a in (("t", batch.temporal), ("sx", batch.spatial_x), ("sy", batch.spatial_y)):
+        for ki, kind in enumerate(("t", "sx", "sy")):
             for di, d in enumerate(DIMS):
-                cols[f"{kind}_{lv}_{d}"] = pa.array(a[:, li, di].astype(np.int32))
-        cols[f"perm_{lv}"] = pa.array(["".join(DIMS[i] for i in row) for row in batch.perm[:, li].tolist()],
-                                      pa.string())
-        cols[f"keep_{lv}"] = pa.array(["".join(TSHORT[tn] for j, tn in enumerate(TENSORS) if row[j])
-                                       for row in batch.keep[:, li].tolist()], pa.string())
+                cols[f"{kind}_{lv}_{d}"] = pa.array(fac[li, ki, di])
+        cols[f"perm_{lv}"] = pa.array(perm_strings(batch.perm[:, li]), pa.string())
+        code = batch.keep[:, li, 0].astype(np.int64) * 4 + batch.keep[:, li, 1] * 2 + batch.keep[:, li, 2]
+        cols[f"keep_{lv}"] = pa.array(_KEEP_SHORT[code], pa.string())
     vec = mapping_vectors(batch)
     cols["mapping_vec"] = pa.FixedSizeListArray.from_arrays(pa.array(vec.reshape(-1)), vec.shape[1])
-    cols["mapping_yaml"] = pa.array(mapping_yaml_texts(batch, spatial_levels(arch)) if with_yaml else [None] * B,
-                                    pa.string())
+    cols["mapping_yaml"] = mapping_yaml_array(batch, spatial_levels(arch)) if with_yaml else None
     cols["backend"] = pa.array([backend] * B, pa.string())
     cols["backend_version"] = pa.array([backend_version] * B, pa.string())
     cols["sampler_valid"] = pa.array(np.asarray(sampler_valid, bool))
@@ -174,6 +212,22 @@ def build_table(task_id: str, accel: AccelRef, unit: Unit, arch: ArchSpec, schem
         else:
             arrays.append(_col(v, fld.type))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def concat_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Result columns of several sampler batches, one after the other."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = list(dict.fromkeys(k for p in parts for k in p))
+    out: dict[str, Any] = {}
+    for k in keys:
+        arrs = [p.get(k) for p in parts]
+        if any(a is None for a in arrs):
+            typ = next(a.type for a in arrs if a is not None)
+            lens = [len(next(iter(p.values()))) for p in parts]
+            arrs = [a if a is not None else pa.nulls(n, typ) for a, n in zip(arrs, lens, strict=True)]
+        out[k] = pa.concat_arrays(arrs)
+    return out
 
 
 def _masked(values: Sequence[Any], dtype: Any) -> pa.Array:

@@ -3,7 +3,7 @@
 Layout of a dataset folder::
 
     manifest.json                     spec, plan hash, task count, schema notes (written atomically)
-    parts/arch=<name>/<task_id>.parquet   one file per finished task (written to a temp file, fsynced, renamed)
+    parts/family=<family>/<task_id>.parquet   one file per finished task (temp file, fsynced, renamed)
     log.jsonl                         append-only (fsync) record of finished tasks: rows, valid, timings
     failures/<task_id>.json           tasks that raised: attempts and the last reason
     summary.json                      the last run's summary
@@ -65,12 +65,22 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
-def write_parquet_atomic(table: pa.Table, path: Path, compression: str = "zstd") -> None:
+#: Columns that get min/max statistics (for filtering); the rest are written without (much faster).
+STATS_COLUMNS = ("task_id", "arch", "family", "workload", "layer", "backend", "valid", "sampler_valid", "failed_level",
+                 "error_kind", "cycles", "energy_pJ", "utilization")
+#: High-cardinality columns: no dictionary encoding (it never pays off on them and costs time).
+NO_DICTIONARY = ("mapping_yaml", "mapping_vec", "reason")
+
+
+def write_parquet_atomic(table: pa.Table, path: Path, compression: str = "lz4") -> None:
     """Write ``table`` to ``path`` so that ``path`` either does not exist or holds the whole table."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
+    names = table.column_names
     try:
-        pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+        pq.write_table(table, tmp, compression=None if compression == "none" else compression,
+                       use_dictionary=[c for c in names if c not in NO_DICTIONARY],
+                       write_statistics=[c for c in STATS_COLUMNS if c in names])
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -127,7 +137,7 @@ class DatasetStore:
 
     # ---- parts -------------------------------------------------------------------------------------------------
     def part_path(self, partition: str, task_id: str) -> Path:
-        return self.parts / f"arch={safe_partition(partition)}" / f"{task_id}.parquet"
+        return self.parts / f"family={safe_partition(partition)}" / f"{task_id}.parquet"
 
     def part_files(self) -> list[Path]:
         if not self.parts.is_dir():
@@ -137,7 +147,7 @@ class DatasetStore:
     def done_ids(self) -> set[str]:
         return {p.stem for p in self.part_files()}
 
-    def write_part(self, partition: str, task_id: str, table: pa.Table, compression: str = "zstd") -> Path:
+    def write_part(self, partition: str, task_id: str, table: pa.Table, compression: str = "lz4") -> Path:
         path = self.part_path(partition, task_id)
         write_parquet_atomic(table, path, compression)
         return path

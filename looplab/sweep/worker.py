@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from looplab.errors import LooplabError
 from looplab.result import EvalResult
@@ -36,7 +35,7 @@ class RunContext:
     energy: str  # accelergy | estimator (resolved from "auto" by the driver)
     timeout_s: float
     mapping_yaml: bool = True
-    compression: str = "zstd"
+    compression: str = "lz4"
 
 
 @dataclass
@@ -132,16 +131,21 @@ def _evaluate_points(unit: Unit, bundle: ArchBundle, batch: Any, ctx: RunContext
     return out
 
 
-def failure_keys(valid: np.ndarray, failed_level: list, error_kind: list) -> Counter:
+def failure_keys(valid: Any, failed_level: Any, error_kind: Any) -> Counter:
     """Counts of non-valid points by reason: ``invalid <level> (<kind>)`` or ``failed (<kind>)``."""
+    import pyarrow as pa
+
+    t = pa.table({"v": valid, "l": failed_level, "k": error_kind})
+    t = t.filter(pa.compute.invert(pa.compute.fill_null(t["v"], False)))
     c: Counter = Counter()
-    for v, lv, k in zip(valid, failed_level, error_kind, strict=True):
-        if v is True:
-            continue
+    if t.num_rows == 0:
+        return c
+    g = t.group_by(["v", "l", "k"], use_threads=False).aggregate([([], "count_all")])
+    for v, lv, k, n in zip(*(g[x].to_pylist() for x in ("v", "l", "k", "count_all")), strict=True):
         if v is False:
-            c[f"invalid {lv}" + (f" ({k})" if k else "")] += 1
+            c[f"invalid {lv}" + (f" ({k})" if k else "")] += n
         else:
-            c[f"failed ({k or 'unknown'})"] += 1
+            c[f"failed ({k or 'unknown'})"] += n
     return c
 
 
@@ -151,44 +155,51 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
     c0 = time.process_time()
     rep: dict[str, Any] = {"task_id": task.id, "pid": os.getpid()}
     try:
-        from looplab.sweep.rows import build_table, from_batch_result, from_results
+        from looplab.sweep.rows import build_table, concat_results, from_batch_result, from_results
         from looplab.sweep.store import DatasetStore
+        from mappers.mapping import MappingBatch
         from mappers.sampler import sample_mappings
 
-        bundle = _bundle(task.accel, ctx)
         backend, version = backend_info(ctx.backend)
-        tm = Counter({"t_setup": time.perf_counter() - t0})
-        tables = []
-        n_sampler_valid = 0
+        tm: Counter = Counter()
+        batches, svalid, results, sizes = [], [], [], []
         for unit in task.units:
+            ts = time.perf_counter()
+            bundle = _bundle(unit.accel, ctx)
+            tm["t_setup"] += time.perf_counter() - ts
             dims = dict(unit.layer.dims)
             ta = time.perf_counter()
             batch, sampler_valid = sample_mappings(bundle.spec, dims, unit.n_valid, unit.n_invalid, seed=unit.seed,
-                                                   family=task.accel.family)
+                                                   family=unit.accel.family)
             tb = time.perf_counter()
             if ctx.backend == "analytical":
                 from looplab.analytical import evaluate_batch
 
                 br = evaluate_batch(bundle.spec, bundle.ert, dims, batch)
                 tc = time.perf_counter()
-                res = from_batch_result(br, bundle.spec)
+                results.append(from_batch_result(br, bundle.spec))
             else:
-                results = _evaluate_points(unit, bundle, batch, ctx, backend)
+                points = _evaluate_points(unit, bundle, batch, ctx, backend)
                 tc = time.perf_counter()
-                res = from_results(results, bundle.spec)
-            tables.append(build_table(task.id, task.accel, unit, bundle.spec, bundle.schema, batch, sampler_valid,
-                                      res, ctx.backend, version, with_yaml=ctx.mapping_yaml,
-                                      point_offset=sum(t.num_rows for t in tables)))
-            n_sampler_valid += int(np.asarray(sampler_valid, bool).sum())
+                results.append(from_results(points, bundle.spec))
+            batches.append(batch)
+            svalid.append(np.asarray(sampler_valid, bool))
+            sizes.append(len(batch))
             tm.update(t_sample=tb - ta, t_eval=tc - tb, t_build=time.perf_counter() - tc)
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        tc = time.perf_counter()
+        table = build_table(task.id, task.units, sizes, bundle.spec, bundle.schema,
+                            batches[0] if len(batches) == 1 else MappingBatch.concat(batches), np.concatenate(svalid),
+                            concat_results(results), ctx.backend, version, with_yaml=ctx.mapping_yaml)
+        n_sampler_valid = int(sum(v.sum() for v in svalid))
+        tm["t_build"] += time.perf_counter() - tc
         t4 = time.perf_counter()
-        DatasetStore(ctx.out).write_part(task.accel.name, task.id, table, ctx.compression)
+        DatasetStore(ctx.out).write_part(task.family, task.id, table, ctx.compression)
         tm["t_write"] = time.perf_counter() - t4
-        valid = table.column("valid").to_pylist()
-        rep.update(rows=table.num_rows, valid=sum(v is True for v in valid), sampler_valid=n_sampler_valid,
-                   reasons=dict(failure_keys(valid, table.column("failed_level").to_pylist(),
-                                             table.column("error_kind").to_pylist())), **tm)
+        import pyarrow.compute as pc
+
+        rep.update(rows=table.num_rows, valid=int(pc.sum(pc.fill_null(table["valid"], False).cast("int64")).as_py()
+                                                  or 0), sampler_valid=n_sampler_valid,
+                   reasons=dict(failure_keys(table["valid"], table["failed_level"], table["error_kind"])), **tm)
     except Exception as exc:  # noqa: BLE001 - reported to the driver, recorded as the task's failure
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
