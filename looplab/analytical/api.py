@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from looplab.analytical.model import analyse, costs, layer_dims, level_costs
+from looplab.analytical import kernel
+from looplab.analytical.model import _align, analyse, costs, layer_dims, level_costs
+from looplab.analytical.nest import projection
 from looplab.archspec import ArchSpec, parse_arch
 from looplab.errors import LooplabError
 from looplab.result import EvalResult, LevelStats, TensorStats
@@ -64,10 +66,32 @@ def _validity(arch: ArchSpec, dims: dict, batch: MappingBatch):
     return check_batch(arch, dims, batch)
 
 
-def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536) -> BatchResult:
-    """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows."""
+def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
+    sizes, conv = layer_dims(dims)
+    proj = projection(conv)
+    single = np.array([bool(((proj[pv] != 0).sum(axis=1) <= 1).all()) for pv in range(3)])
+    mixed = np.zeros((3, 7), bool)
+    for pv in range(3):
+        mx = (proj[pv] != 0).sum(axis=1) > 1
+        mixed[pv] = (proj[pv][mx] != 0).any(axis=0)
+    return proj, single, mixed, float(np.prod(sizes))
+
+
+def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536,
+                   use_kernel: bool | None = None) -> BatchResult:
+    """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows.
+
+    ``use_kernel`` (default: when numba is installed) runs the compiled kernel and sends the rows it flags
+    (link transfers, mixed-axis multicast) through the numpy path; both give the same numbers.
+    """
     layer_dims(dims)
     lc = level_costs(arch, _ert_for(arch, ert))
+    batch = _align(arch, batch)
+    if use_kernel is None:
+        use_kernel = kernel.AVAILABLE
+    if use_kernel and not kernel.AVAILABLE:
+        raise LooplabError("use_kernel=True but numba is not installed")
+    kin = _kernel_inputs(arch, dims) if use_kernel else None
     B, L = len(batch), len(arch.storage)
     names = (arch.compute.name, *arch.storage_names)
     val = _validity(arch, dims, batch)
@@ -78,6 +102,18 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     idx = np.nonzero(val.valid)[0]
     for s in range(0, len(idx), max(1, chunk)):
         rows = idx[s:s + chunk]
+        if use_kernel:
+            sub = batch[rows]
+            proj, single, mixed, computes = kin
+            e, cy, ut, el, fb = kernel.evaluate_rows(
+                sub.temporal.astype(np.int64), (sub.spatial_x * sub.spatial_y).astype(np.int64),
+                sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, single, mixed, lc.block, lc.e_read,
+                lc.e_write, lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances),
+                computes)
+            cycles[rows], energy[rows], util[rows], by_level[rows] = cy, e, ut, el
+            if not fb.any():
+                continue
+            rows = rows[fb]
         st = analyse(arch, dims, batch[rows])
         co = costs(st, lc)
         cycles[rows] = co.cycles
