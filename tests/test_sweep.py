@@ -246,3 +246,21 @@ def test_import_dosa_csv(tmp_path):
         from looplab.sweep.dosa_import import import_dosa
 
         import_dosa(src, tmp_path / "d")
+
+
+def test_jobqueue_spec(tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    from looplab.sweep.dask_runner import jobqueue_cluster
+
+    with pytest.raises(LooplabError, match="'type' must be one of"):
+        jobqueue_cluster({"type": "k8s"})
+    with pytest.raises(LooplabError, match="bad SLURMCluster options"):
+        jobqueue_cluster({"type": "slurm", "cores": 4, "memory": "8GB", "no_such_option": 1}, start=False)
+    spec = parse_spec(small_spec(tmp_path, cluster={"type": "slurm", "jobs": 2, "cores": 8, "memory": "16GB",
+                                                    "walltime": "01:00:00", "queue": "normal"}))
+    cluster = jobqueue_cluster(spec.cluster, start=False)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH" in script and "normal" in script and "01:00:00" in script

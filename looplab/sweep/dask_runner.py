@@ -33,8 +33,8 @@ def _distributed():
     return distributed
 
 
-def jobqueue_cluster(spec: dict[str, Any]) -> Any:
-    """Start a dask-jobqueue cluster from ``{type, jobs, **kwargs}`` and scale it to ``jobs`` jobs."""
+def jobqueue_cluster(spec: dict[str, Any], start: bool = True) -> Any:
+    """A dask-jobqueue cluster from ``{type, jobs, **kwargs}``, scaled to ``jobs`` batch jobs when ``start``."""
     spec = parse_cluster(spec, "cluster")
     try:
         import dask_jobqueue
@@ -44,9 +44,10 @@ def jobqueue_cluster(spec: dict[str, Any]) -> Any:
     cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[spec["type"]])
     try:
         cluster = cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise LooplabError(f"bad {cls.__name__} options: {exc}", "cluster") from None
-    cluster.scale(jobs=int(spec.get("jobs", 1)))
+    if start:
+        cluster.scale(jobs=int(spec.get("jobs", 1)))
     return cluster
 
 

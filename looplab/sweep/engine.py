@@ -152,6 +152,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     timing: Counter = Counter()
     worker_rss = 0
     n_run = n_failed = 0
+    last_line = time.perf_counter()
     queue = list(reversed(todo))  # pop() from the end = plan order
     pending: dict[Any, Task] = {}
     try:
@@ -198,6 +199,13 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                                   "wall_s": round(rep["wall_s"], 4), "pid": rep.get("pid")})
                 bar.update(rep["rows"])
                 bar.set_postfix(valid=f"{agg['valid'] / max(1, agg['rows']):.1%}", refresh=False)
+                now = time.perf_counter()
+                if not progress and now - last_line >= 60:  # no bar (a log file): a line a minute
+                    last_line = now
+                    rate = agg["rows"] / max(1e-9, now - t_start)
+                    left = bar.total - bar.n
+                    echo(f"progress: {bar.n}/{bar.total} points, {rate:.0f} points/s, "
+                         f"ETA {left / rate / 60 if rate else float('nan'):.1f} min")
     finally:
         bar.close()
         ex.close()
