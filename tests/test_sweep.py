@@ -168,9 +168,9 @@ def test_atomic_part_and_done_ids(tmp_path):
     from looplab.sweep.store import _HOST
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = st.parts / "family=simba_final" / f".t000001.parquet.{_HOST}.{int(dead.stdout)}.5.tmp"
+    stale = st.parts / "simba_final" / f".t000001.parquet.{_HOST}.{int(dead.stdout)}.5.tmp"
     stale.write_bytes(b"PAR1 half")
-    live = st.parts / "family=simba_final" / f".t000002.parquet.{_HOST}.{os.getpid()}.5.tmp"
+    live = st.parts / "simba_final" / f".t000002.parquet.{_HOST}.{os.getpid()}.5.tmp"
     live.write_bytes(b"PAR1 half")
     st.init({"plan_hash": "abc", "name": "x"}, resume=True)
     assert not stale.exists() and live.exists()

@@ -3,7 +3,8 @@
 Layout of a dataset folder::
 
     manifest.json                     spec, plan hash, task count, schema notes (written atomically)
-    parts/family=<family>/<task_id>.parquet   one file per finished task (temp file, fsynced, renamed)
+    parts/<family>/<task_id>.parquet  one file per finished task (temp file, fsynced, renamed); one schema
+                                      per family folder (``pandas.read_parquet("<out>/parts/simba")``)
     log.jsonl                         append-only (fsync) record of finished tasks: rows, valid, timings
     failures/<task_id>.json           tasks that raised: attempts and the last reason
     summary.json                      the last run's summary
@@ -137,7 +138,7 @@ class DatasetStore:
 
     # ---- parts -------------------------------------------------------------------------------------------------
     def part_path(self, partition: str, task_id: str) -> Path:
-        return self.parts / f"family={safe_partition(partition)}" / f"{task_id}.parquet"
+        return self.parts / safe_partition(partition) / f"{task_id}.parquet"
 
     def part_files(self) -> list[Path]:
         if not self.parts.is_dir():
