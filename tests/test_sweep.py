@@ -109,11 +109,11 @@ def test_fast_yaml_and_vectors_match_mapping_model(ref_dir, name, family):
         back = Mapping.from_yaml(text, arch.storage_names)
         assert [(lm.temporal, lm.spatial_x, lm.spatial_y, lm.permutation, lm.keep) for lm in back.levels] == \
             [(lm.temporal, lm.spatial_x, lm.spatial_y, lm.permutation, lm.keep) for lm in m.levels]
-    vec = mapping_vectors(batch)
-    L = len(arch.storage)
-    assert vec.shape == (len(batch), L * 31)
-    np.testing.assert_array_equal(vec[:, : L * 7].reshape(-1, L, 7), batch.temporal)
-    np.testing.assert_array_equal(vec[:, L * 28:].reshape(-1, L, 3).astype(bool), batch.keep)
+    from mappers.flat import from_vector
+
+    back = from_vector(mapping_vectors(batch), arch.storage_names)
+    for f in ("temporal", "spatial_x", "spatial_y", "perm", "keep", "sperm"):
+        np.testing.assert_array_equal(getattr(back, f), getattr(batch, f))
 
 
 def test_rows_from_recorded_timeloop_results(ref_dir, ref_cases):

@@ -8,7 +8,8 @@ One row = one (accelerator, layer, mapping) point. Columns:
   Wdilation Hdilation``
 * mapping, structured per storage level ``<L>`` (innermost first) and dim ``<D>``: ``t_<L>_<D>`` (temporal),
   ``sx_<L>_<D>`` / ``sy_<L>_<D>`` (spatial X/Y), ``perm_<L>`` (loop order, innermost first), ``keep_<L>``
-  (kept data spaces, e.g. ``"WI"``); ``mapping_vec`` (flat int32 vector, layout :data:`VEC_LAYOUT`) and
+  (kept data spaces, e.g. ``"WI"``); ``mapping_vec`` (float32, :func:`mappers.flat.to_vector`: per level log2
+  factors, loop ranks, keep flags; ``mappers.flat.from_vector`` gives the MappingBatch back) and
   ``mapping_yaml`` (the Timeloop mapping file evaluated)
 * result: ``backend``, ``backend_version``, ``sampler_valid`` (the sampler's own label), ``valid`` (the
   backend's verdict; null when the evaluation itself failed), ``failed_level``, ``error_kind``, ``reason``,
@@ -33,8 +34,6 @@ from looplab.sweep.spec import Unit
 LAYER_KEYS = ("R", "S", "P", "Q", "C", "K", "N", "Wstride", "Hstride", "Wdilation", "Hdilation")
 TSHORT = {"Weights": "W", "Inputs": "I", "Outputs": "O"}
 ACTIONS = ("reads", "fills", "updates")
-#: ``mapping_vec`` = concatenation of these [L, 7] (keep: [L, 3]) int arrays, each flattened level-major.
-VEC_LAYOUT = ("temporal", "spatial_x", "spatial_y", "perm", "keep")
 _KEEP_SHORT = np.array(["".join(TSHORT[t] for j, t in enumerate(TENSORS) if (c >> (2 - j)) & 1) for c in range(8)],
                        dtype=object)
 
@@ -55,8 +54,8 @@ def schema_for(arch: ArchSpec, param_keys: Sequence[str]) -> pa.Schema:
         for kind in ("t", "sx", "sy"):
             f += [pa.field(f"{kind}_{lv}_{d}", pa.int32()) for d in DIMS]
         f += [pa.field(f"perm_{lv}", pa.string()), pa.field(f"keep_{lv}", pa.string())]
-    n_vec = len(arch.storage) * (7 * 4 + 3)
-    f += [pa.field("mapping_vec", pa.list_(pa.int32(), n_vec)), pa.field("mapping_yaml", pa.string())]
+    n_vec = len(arch.storage) * (7 * 5 + 3)  # mappers.flat.width
+    f += [pa.field("mapping_vec", pa.list_(pa.float32(), n_vec)), pa.field("mapping_yaml", pa.string())]
     f += [pa.field("backend", pa.string()), pa.field("backend_version", pa.string()),
           pa.field("sampler_valid", pa.bool_()), pa.field("valid", pa.bool_()), pa.field("failed_level", pa.string()),
           pa.field("error_kind", pa.string()), pa.field("reason", pa.string()), pa.field("cycles", pa.int64()),
@@ -69,11 +68,11 @@ def schema_for(arch: ArchSpec, param_keys: Sequence[str]) -> pa.Schema:
 
 
 def mapping_vectors(batch: Any) -> np.ndarray:
-    """Flat int32 [B, L*31] vectors of a MappingBatch (layout :data:`VEC_LAYOUT`), lossless."""
-    B = len(batch)
-    perm = batch.perm
-    parts = [batch.temporal, batch.spatial_x, batch.spatial_y, perm, batch.keep.astype(np.int64)]
-    return np.concatenate([np.asarray(p).reshape(B, -1) for p in parts], axis=1).astype(np.int32)
+    """Flat float32 vectors of a MappingBatch: :func:`mappers.flat.to_vector` (layout
+    ``mappers.flat.column_names(level_names)``; ``mappers.flat.from_vector`` inverts it exactly)."""
+    from mappers.flat import to_vector
+
+    return to_vector(batch).astype(np.float32)
 
 
 _DIM_CHARS = np.array(list(DIMS))
