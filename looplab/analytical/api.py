@@ -92,6 +92,8 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     if use_kernel and not kernel.AVAILABLE:
         raise LooplabError("use_kernel=True but numba is not installed")
     kin = _kernel_inputs(arch, dims) if use_kernel else None
+    mesh_x = np.array([max(1, lv.fanout_x) for lv in arch.storage], np.int64)
+    mesh_y = np.array([max(1, lv.fanout_y) for lv in arch.storage], np.int64)
     B, L = len(batch), len(arch.storage)
     names = (arch.compute.name, *arch.storage_names)
     val = _validity(arch, dims, batch)
@@ -105,9 +107,11 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
         if use_kernel:
             sub = batch[rows]
             proj, single, mixed, computes = kin
+            sperm = sub.sperm if sub.sperm is not None else np.tile(np.arange(7), (len(sub), len(arch.storage), 1))
             e, cy, ut, el, fb = kernel.evaluate_rows(
-                sub.temporal.astype(np.int64), (sub.spatial_x * sub.spatial_y).astype(np.int64),
-                sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, single, mixed, lc.block, lc.e_read,
+                sub.temporal.astype(np.int64), sub.spatial_x.astype(np.int64), sub.spatial_y.astype(np.int64),
+                sperm.astype(np.int64), sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, single, mixed,
+                mesh_x, mesh_y, lc.block, lc.e_read,
                 lc.e_write, lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances),
                 computes)
             cycles[rows], energy[rows], util[rows], by_level[rows] = cy, e, ut, el
@@ -127,7 +131,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
 def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResult:
     """One mapping, with per-level per-tensor statistics in ``EvalResult.levels``."""
     batch = MappingBatch.from_mappings([mapping], arch.storage_names)
-    res = evaluate_batch(arch, ert, dims, batch).to_results()[0]
+    res = evaluate_batch(arch, ert, dims, batch, use_kernel=False).to_results()[0]
     if not res.valid:
         return res
     st = analyse(arch, dims, batch)

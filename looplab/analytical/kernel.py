@@ -1,9 +1,9 @@
 """Optional compiled kernel (numba) of :mod:`looplab.analytical.model`: energy and cycles per mapping.
 
-The same equations as the numpy path, one mapping per iteration, run in parallel over rows. Mappings
-that need the rarer parts of the model (link transfers between PEs, mixed-axis multicast) are flagged and
-re-evaluated by the numpy path, so results are identical. Used automatically by ``evaluate_batch`` when
-numba is importable; ``AVAILABLE`` tells whether it is.
+The same equations as the numpy path (including link transfers and mixed-axis multicast), one mapping per
+iteration, run in parallel over rows; results equal the numpy path's up to float summation order. Used
+automatically by ``evaluate_batch`` when numba is importable; ``AVAILABLE`` tells whether it is. The
+``fallback`` output flags rows the kernel leaves to the numpy path (none at present).
 """
 
 from __future__ import annotations
@@ -117,9 +117,133 @@ if AVAILABLE:
                 E[e] = En[e]
         return size + D[NONE]
 
+    @njit(cache=True)
+    def _taus(ldim, ln, lstride, start, stop, proj_t, taus):
+        """Translations (and trip counts in column 4) of the live loops start..stop; returns their number."""
+        M = 0
+        b = np.zeros(4, np.int64)
+        for q in range(start, stop):
+            n = ln[q]
+            if n <= 1:
+                continue
+            for a in range(4):
+                st = proj_t[a, ldim[q]] * lstride[q]
+                taus[M, a] = st - b[a]
+                b[a] += st
+            taus[M, 4] = n
+            M += 1
+        return M
+
+    @njit(cache=True)
+    def _children(sx, sy, sperm, below, proj_t, F, offs):
+        """Offsets [F, 4] of the children of a fan-out in Timeloop's logical order (see links.child_offsets)."""
+        mult = np.ones(7, np.int64)
+        off7 = np.zeros((F, 7), np.int64)
+        rem = np.arange(F)
+        for which in range(2):
+            fac = sx if which == 0 else sy
+            for q in range(7):
+                k = sperm[q]
+                f = fac[k]
+                if f <= 1:
+                    continue
+                for i in range(F):
+                    off7[i, k] += (rem[i] % f) * below[k] * mult[k]
+                    rem[i] //= f
+                mult[k] *= f
+        for i in range(F):
+            for a in range(4):
+                v = 0
+                for k in range(7):
+                    v += proj_t[a, k] * off7[i, k]
+                offs[i, a] = v
+
+    @njit(cache=True)
+    def _groups(offs, F, mask, group):
+        """Group id per child (first child with the same offset); returns the number of distinct offsets
+        among the children with ``mask`` set."""
+        for i in range(F):
+            group[i] = i
+            for j in range(i):
+                if offs[j, 0] == offs[i, 0] and offs[j, 1] == offs[i, 1] and offs[j, 2] == offs[i, 2] and \
+                        offs[j, 3] == offs[i, 3]:
+                    group[i] = group[j]
+                    break
+        seen = np.zeros(F, np.bool_)
+        u = 0
+        for i in range(F):
+            if mask[i] and not seen[group[i]]:
+                seen[group[i]] = True
+                u += 1
+        return u
+
+    @njit(cache=True)
+    def _link_dp(ext, size, taus, M, n_linked, u_link, U, F):
+        """links.link_dp for one row: (delta sum, parent accesses, weighted accesses, link transfers)."""
+        NONE = M
+        S = 3 * (M + 1)
+        A = np.zeros((4, S))
+        An = np.zeros((4, S))
+        E = np.arange(S)
+        En = np.zeros(S, np.int64)
+        keyed = np.zeros(M, np.bool_)
+        for j in range(M):
+            n = taus[j, 4]
+            zero = taus[j, 0] == 0 and taus[j, 1] == 0 and taus[j, 2] == 0 and taus[j, 3] == 0
+            canon = j
+            for i in range(j):
+                if keyed[i] and taus[i, 0] == taus[j, 0] and taus[i, 1] == taus[j, 1] and \
+                        taus[i, 2] == taus[j, 2] and taus[i, 3] == taus[j, 3]:
+                    canon = i
+                    break
+            keyed[j] = not zero
+            nz = 0
+            ax = 0
+            for a in range(4):
+                if taus[j, a] != 0:
+                    nz += 1
+                    ax = a
+            mag = abs(taus[j, ax])
+            partial = nz == 1 and mag < ext[ax]
+            sub = size * mag / ext[ax] if partial else size
+            w = float(n - 1)
+            for e in range(S):
+                x = E[e]
+                r, p = x // 3, x % 3
+                if zero:
+                    d = 0.0
+                    kind = 0
+                    rn = r
+                elif r == NONE or r == canon:
+                    d = sub
+                    kind = 2 if partial else 1
+                    rn = canon
+                else:
+                    d = size
+                    kind = 1
+                    rn = NONE
+                y = rn * 3 + kind
+                link = kind > 0 and kind == p
+                nl = float(n_linked[j]) if link else 0.0
+                c0 = d
+                c1 = d * (u_link[j] if link else U)
+                c2 = d * (F - nl)
+                c3 = d * nl
+                An[0, e] = A[0, e] + w * (c0 + A[0, y])
+                An[1, e] = A[1, e] + w * (c1 + A[1, y])
+                An[2, e] = A[2, e] + w * (c2 + A[2, y])
+                An[3, e] = A[3, e] + w * (c3 + A[3, y])
+                En[e] = E[y]
+            for e in range(S):
+                for c in range(4):
+                    A[c, e] = An[c, e]
+                E[e] = En[e]
+        entry = NONE * 3 + 1
+        return (size + A[0, entry], size * U + A[1, entry], size * F + A[2, entry], A[3, entry])
+
     @njit(cache=True, parallel=True)
-    def evaluate_rows(t, sp, perm, keep, proj, single_dim, mixed_dims, block, e_read, e_write, e_update,
-                      read_bw, write_bw, shared_bw, e_mac, mac_instances, computes):
+    def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, single_dim, mixed_dims, mesh_x, mesh_y, block, e_read,
+                      e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances, computes):
         B, L, _ = t.shape
         energy = np.zeros(B)
         cycles = np.zeros(B, np.int64)
@@ -127,13 +251,14 @@ if AVAILABLE:
         e_level = np.zeros((B, L + 1))
         fallback = np.zeros(B, np.bool_)
         for b in prange(B):
+            sp = sx[b] * sy[b]
             cum = np.ones((L, 7), np.int64)
             below = np.ones((L, 7), np.int64)
             for d in range(7):
                 acc = 1
                 for lv in range(L):
                     below[lv, d] = acc
-                    acc *= t[b, lv, d] * sp[b, lv, d]
+                    acc *= t[b, lv, d] * sp[lv, d]
                     cum[lv, d] = acc
             ext = np.zeros((L, 3, 4), np.int64)
             size = np.zeros((L, 3))
@@ -147,7 +272,7 @@ if AVAILABLE:
                         em = 1
                         for d in range(7):
                             e += proj[pv, a, d] * (cum[lv, d] - 1)
-                            em += proj[pv, a, d] * (below[lv, d] * sp[b, lv, d] - 1)
+                            em += proj[pv, a, d] * (below[lv, d] * sp[lv, d] - 1)
                         ext[lv, pv, a] = e
                         s *= e
                         ms *= em
@@ -157,7 +282,7 @@ if AVAILABLE:
             for lv in range(L):
                 f = 1.0
                 for d in range(7):
-                    f *= sp[b, lv, d]
+                    f *= sp[lv, d]
                 fan[lv] = f
             rep = np.ones(L)
             for lv in range(L - 2, -1, -1):
@@ -174,7 +299,7 @@ if AVAILABLE:
                     k = perm[b, lv, q]
                     ldim[lv * 7 + q] = k
                     ln[lv * 7 + q] = t[b, lv, k]
-                    lstride[lv * 7 + q] = below[lv, k] * sp[b, lv, k]
+                    lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
             taus = np.zeros((L * 7, 5), np.int64)
             keyed = np.zeros(L * 7, np.bool_)
             Dbuf = np.zeros(L * 7 + 1)
@@ -183,6 +308,8 @@ if AVAILABLE:
             En = np.zeros(L * 7 + 1, np.int64)
             C = np.zeros((L, 3))
             W = np.zeros((L, 3))
+            Lk = np.zeros((L, 3))
+            possible = np.zeros(L * 7, np.bool_)
             for pv in range(3):
                 C[0, pv] = T
                 W[0, pv] = T
@@ -206,47 +333,94 @@ if AVAILABLE:
                     else:
                         d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
                                    proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
-                    # multicast: distinct child offsets; mixed axes with two spatial dims -> numpy path
+                    # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
                     u = 1.0
+                    mixed_sp = False
                     for a in range(4):
                         used = 0
                         for dd in range(7):
-                            if proj[pv, a, dd] != 0 and sp[b, lv, dd] > 1:
+                            if proj[pv, a, dd] != 0 and sp[lv, dd] > 1:
                                 used += 1
-                                u *= sp[b, lv, dd]
+                                u *= sp[lv, dd]
                         if used > 1:
-                            fallback[b] = True
+                            mixed_sp = True
+                    link_possible = False
+                    M = 0
                     if fan[lv] > 1 and not single_dim[pv]:
                         cand = False
                         for dd in range(7):
-                            if mixed_dims[pv, dd] and sp[b, lv, dd] > 1:
+                            if mixed_dims[pv, dd] and sp[lv, dd] > 1:
                                 cand = True
                         if cand:
-                            # a link needs a non-zero move within the span of the children's offsets
-                            b0 = np.zeros(4, np.int64)
-                            for q in range(lv * 7, L * 7):
-                                n = ln[q]
-                                if n <= 1:
-                                    continue
+                            M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
+                            for m in range(M):
                                 inside = True
                                 nonzero = False
                                 for a in range(4):
-                                    st = proj[pv, a, ldim[q]] * lstride[q]
-                                    tau = st - b0[a]
-                                    b0[a] += st
                                     span = 0
                                     for dd in range(7):
-                                        span += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[b, lv, dd] - 1)
-                                    if abs(tau) > span:
+                                        span += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
+                                    if abs(taus[m, a]) > span:
                                         inside = False
-                                    if tau != 0:
+                                    if taus[m, a] != 0:
                                         nonzero = True
-                                if inside and nonzero:
-                                    fallback[b] = True
+                                possible[m] = inside and nonzero
+                                if possible[m]:
+                                    link_possible = True
+                    if mixed_sp or link_possible:
+                        F = np.int64(fan[lv])
+                        offs = np.zeros((F, 4), np.int64)
+                        _children(sx[b, lv], sy[b, lv], sperm[b, lv], below[lv], proj[pv], F, offs)
+                        group = np.zeros(F, np.int64)
+                        allm = np.ones(F, np.bool_)
+                        U = _groups(offs, F, allm, group)
+                        u = float(U)
+                        if link_possible:
+                            hs = mesh_x[lv]
+                            vs = mesh_y[lv]
+                            n_linked = np.zeros(M, np.int64)
+                            u_link = np.full(M, U, np.int64)
+                            any_use = False
+                            linked = np.zeros(F, np.bool_)
+                            for m in range(M):
+                                if not possible[m]:
+                                    continue
+                                nl = 0
+                                for i in range(F):
+                                    h = i % hs
+                                    v = i // hs
+                                    linked[i] = False
+                                    for nb in range(4):
+                                        hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
+                                        vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
+                                        if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
+                                            continue
+                                        jn = vv * hs + hh
+                                        if jn >= F:
+                                            continue
+                                        if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
+                                                offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
+                                                offs[jn, 2] - offs[i, 2] == taus[m, 2] and \
+                                                offs[jn, 3] - offs[i, 3] == taus[m, 3]:
+                                            linked[i] = True
+                                    if linked[i]:
+                                        nl += 1
+                                if nl == 0:
+                                    continue
+                                rem = _groups(offs, F, ~linked, group)
+                                if rem < U:
+                                    n_linked[m] = nl
+                                    u_link[m] = rem
+                                    any_use = True
+                            if any_use:
+                                d, cacc, wacc, lk = _link_dp(ext[lv - 1, pv], size[lv - 1, pv], taus, M, n_linked,
+                                                             u_link, float(U), fan[lv])
+                                C[lv, pv] = cacc
+                                W[lv, pv] = wacc
+                                Lk[lv, pv] = lk
+                                continue
                     C[lv, pv] = u * d
                     W[lv, pv] = fan[lv] * d
-            if fallback[b]:
-                continue
             pas = np.zeros((L, 3))
             for lv in range(L - 1):
                 for pv in range(3):
@@ -268,6 +442,7 @@ if AVAILABLE:
                             factor = C[lv, pv] * fan[lv + 1] / W[lv + 1, pv] if W[lv + 1, pv] > 0 else 0.0
                             C[lv + 1, pv] *= factor
                             W[lv + 1, pv] *= factor
+                            Lk[lv + 1, pv] = 0.0
                         alive[lv, pv] = False
             tot_e = computes * e_mac
             e_level[b, 0] = tot_e
@@ -284,14 +459,15 @@ if AVAILABLE:
                         if alive[l2, pv]:
                             outermost = False
                     pa = 0.0 if outermost else pas[lv, pv]
+                    peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
                     if pv == 2:
                         upd = np.rint(C[lv, pv])
-                        rd = np.rint(C[lv, pv] - part[lv, pv])
-                        fl = np.rint(pa) if outermost else np.rint(pa - part[lv, pv])
+                        rd = np.rint(C[lv, pv] + peer - part[lv, pv])
+                        fl = np.rint(pa + peer) if outermost else np.rint(pa + peer - part[lv, pv])
                     else:
                         upd = 0.0
-                        rd = np.rint(C[lv, pv])
-                        fl = np.rint(pa)
+                        rd = np.rint(C[lv, pv] + peer)
+                        fl = np.rint(pa + peer)
                     bs = block[lv]
                     el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
                            + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
