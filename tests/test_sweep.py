@@ -56,6 +56,7 @@ def test_default_spec_parses_and_plans():
     ({"execution": {"workerz": 2}}, "execution.*unknown keys"),
     ({"points_per_task": 0}, "points_per_task.*>= 1"),
     ({"cluster": {"type": "kubernetes"}}, "cluster.*'type' must be one of"),
+    ({"execution": {"kernel": "cuda"}}, "execution.kernel.*expected one of"),
 ])
 def test_bad_spec_names_the_field(tmp_path, patch, match):
     with pytest.raises(LooplabError, match=match):
@@ -69,6 +70,22 @@ def test_spec_file_errors(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(LooplabError, match="bad.yaml: not valid YAML"):
         parse_spec(bad)
+
+
+def test_kernel_choice_is_fixed_per_dataset(tmp_path):
+    from looplab.sweep.engine import NUMBA_MIN_POINTS, resolve_kernel
+
+    spec = parse_spec(small_spec(tmp_path))
+    assert resolve_kernel(spec, 1000, None) == "numpy"
+    assert resolve_kernel(spec, 1000, {"kernel": "numpy"}) == "numpy"
+    big = resolve_kernel(spec, NUMBA_MIN_POINTS, None)
+    try:
+        import numba  # noqa: F401
+
+        assert big == "numba"
+    except ImportError:
+        assert big == "numpy"
+    assert resolve_kernel(parse_spec(small_spec(tmp_path, backend="timeloop")), 10**9, None) == "numpy"
 
 
 def test_plan_is_deterministic_and_splits_quotas(tmp_path):

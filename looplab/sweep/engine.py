@@ -35,6 +35,34 @@ def resolve_energy(spec: SweepSpec) -> str:
     return "accelergy" if shutil.which("accelergy") else "estimator"
 
 
+#: Below this many points a sweep uses the numpy path: numba's compile (~30 s per process) would not pay off.
+NUMBA_MIN_POINTS = 2_000_000
+
+
+def resolve_kernel(spec: SweepSpec, n_points: int, manifest: dict | None) -> str:
+    """numba | numpy for the analytical backend; fixed for a dataset (a resumed sweep keeps its first choice, so
+    every row comes from the same code path)."""
+    if spec.backend != "analytical":
+        return "numpy"
+    if manifest and manifest.get("kernel") in ("numba", "numpy"):
+        choice = manifest["kernel"]
+    elif spec.execution.kernel != "auto":
+        choice = spec.execution.kernel
+    else:
+        choice = "numba" if n_points >= NUMBA_MIN_POINTS else "numpy"
+    if choice == "numba":
+        try:
+            from looplab.analytical import kernel
+        except ImportError:
+            kernel = None
+        if kernel is None or not getattr(kernel, "AVAILABLE", False):
+            if spec.execution.kernel == "numba" or (manifest and manifest.get("kernel") == "numba"):
+                raise LooplabError("this sweep uses the numba kernel of the analytical model, but numba is not "
+                                   "installed here", "execution.kernel")
+            choice = "numpy"
+    return choice
+
+
 def plan(spec: SweepSpec) -> list[Task]:
     return list(plan_tasks(spec, resolve_accelerators(spec), resolve_layers(spec)))
 
@@ -114,31 +142,39 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     energy = resolve_energy(spec)
     tasks = plan(spec)
     store = DatasetStore(spec.out)
+    old_manifest = store.manifest() if resume else None
+    n_points = sum(t.n_points for t in tasks)
+    kernel = resolve_kernel(spec, n_points, old_manifest)
     n_acc = len({u.accel_index for t in tasks for u in t.units})
     n_lay = len({u.layer_index for t in tasks for u in t.units})
     store.init({"name": spec.name, "plan_hash": spec.plan_hash, "spec": spec.to_dict(), "energy": energy,
-                "looplab_version": getattr(looplab, "__version__", None), "n_tasks": len(tasks),
+                "kernel": kernel, "looplab_version": getattr(looplab, "__version__", None), "n_tasks": len(tasks),
                 "n_points": sum(t.n_points for t in tasks), "accelerators": n_acc, "layers": n_lay,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, resume)
     done = store.done_ids()
     max_att = spec.execution.max_attempts
     gave_up = {f["task_id"] for f in store.failures() if f.get("attempts", 0) >= max_att and f["task_id"] not in done}
     todo = [t for t in tasks if t.id not in done and t.id not in gave_up]
-    ctx = RunContext(str(spec.out), spec.backend, energy, spec.execution.timeout_s, spec.store.mapping_yaml,
-                     spec.store.compression)
+    cores = _worker_count(spec, 0)
     if scheduler is not None:
         from looplab.sweep.dask_runner import DaskExecutor
 
         ex: Any = DaskExecutor(scheduler)
         where = ex.describe()
+        threads = 1
     else:
         n = min(_worker_count(spec, workers), max(1, len(todo)))
         ex = _Serial() if n == 1 else _Pool(n)
         where = "in-process" if n == 1 else f"{n} local worker processes"
+        threads = max(1, cores // n)
+    ctx = RunContext(str(spec.out), spec.backend, energy, spec.execution.timeout_s, spec.store.mapping_yaml,
+                     spec.store.compression, kernel, threads)
     energy_note = {"estimator": "looplab energy estimator (Accelergy not found)",
                    "accelergy": "Accelergy ERT/ART, once per architecture"}[energy]
+    kernel_note = "" if spec.backend != "analytical" else (
+        "; model: numba kernel (compiles once per worker)" if kernel == "numba" else "; model: numpy path")
     echo(f"sweep {spec.name}: {n_acc} accelerators x {n_lay} layers, {len(tasks)} tasks, "
-         f"{sum(t.n_points for t in tasks)} points; backend {spec.backend}; energy: {energy_note}")
+         f"{n_points} points; backend {spec.backend}; energy: {energy_note}{kernel_note}")
     echo(f"output {spec.out}: {len(done)} tasks already done, {len(gave_up)} given up after {max_att} attempts, "
          f"{len(todo)} to run on {where}")
 
@@ -213,7 +249,8 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     ru_self = resource.getrusage(resource.RUSAGE_SELF)
     ru_child = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = {
-        "name": spec.name, "out": str(spec.out), "backend": spec.backend, "energy": energy, "executor": where,
+        "name": spec.name, "out": str(spec.out), "backend": spec.backend, "energy": energy, "kernel": kernel,
+        "executor": where,
         "tasks_total": len(tasks), "tasks_done_before": len(done), "tasks_run": n_run, "tasks_failed": n_failed,
         "tasks_given_up_before": len(gave_up), "rows_run": agg["rows"], "valid_run": agg["valid"],
         "valid_share_run": agg["valid"] / agg["rows"] if agg["rows"] else None,

@@ -19,7 +19,7 @@ Example (``sweeps/default.yaml``)::
       - {workload: resnet50, layers: [resnet50._outputs_input.2, 0]}   # names or indices
     mappings: {valid: 10, invalid: 100}  # sampler quotas per (accelerator, layer)
     points_per_task: 2048                # task size (default 2048 analytical, 32 Timeloop): bounds memory
-    execution: {workers: 0, max_attempts: 2, timeout_s: 120, energy: auto}
+    execution: {workers: 0, max_attempts: 2, timeout_s: 120, energy: auto, kernel: auto}
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from looplab.errors import LooplabError
 
 BACKENDS = ("analytical", "timeloop", "pytimeloop")
 ENERGY_SOURCES = ("auto", "accelergy", "estimator")
+KERNELS = ("auto", "numba", "numpy")
 FAMILIES = ("simba", "gemmini")
 CLUSTER_TYPES = ("slurm", "pbs", "sge", "lsf", "htcondor", "moab", "oar")
 
@@ -71,6 +72,7 @@ class Execution:
     max_attempts: int = 2
     timeout_s: float = 120.0
     energy: str = "auto"  # ERT source: accelergy (ensure_ert), estimator, auto (accelergy when found)
+    kernel: str = "auto"  # analytical model path: numba (compiled, fast, ~30 s JIT per process), numpy, auto
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class SweepSpec:
             d.pop(k)
         d["timeout_s"] = self.execution.timeout_s
         d["energy"] = self.execution.energy
+        d["kernel"] = self.execution.kernel
         return d
 
     @property
@@ -233,16 +236,20 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
         raise LooplabError("quotas are both zero", f"{where}: mappings")
     ppt = _int(d.get("points_per_task", 2048 if backend == "analytical" else 32), f"{where}: points_per_task", 1)
 
-    e = _keys(d.get("execution", {}), {"workers", "max_attempts", "timeout_s", "energy"}, f"{where}: execution")
+    e = _keys(d.get("execution", {}), {"workers", "max_attempts", "timeout_s", "energy", "kernel"},
+              f"{where}: execution")
     timeout = e.get("timeout_s", 120.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise LooplabError(f"expected a positive number, got {timeout!r}", f"{where}: execution.timeout_s")
     energy = e.get("energy", "auto")
     if energy not in ENERGY_SOURCES:
         raise LooplabError(f"expected one of {list(ENERGY_SOURCES)}, got {energy!r}", f"{where}: execution.energy")
+    kernel = e.get("kernel", "auto")
+    if kernel not in KERNELS:
+        raise LooplabError(f"expected one of {list(KERNELS)}, got {kernel!r}", f"{where}: execution.kernel")
     execution = Execution(_int(e.get("workers", 0), f"{where}: execution.workers"),
                           _int(e.get("max_attempts", 2), f"{where}: execution.max_attempts", 1),
-                          float(timeout), energy)
+                          float(timeout), energy, kernel)
     s = _keys(d.get("store", {}), {"mapping_yaml", "compression"}, f"{where}: store")
     store = StoreOptions(bool(s.get("mapping_yaml", True)), str(s.get("compression", "lz4")))
     if store.compression not in ("zstd", "snappy", "gzip", "none", "lz4", "brotli"):

@@ -36,6 +36,8 @@ class RunContext:
     timeout_s: float
     mapping_yaml: bool = True
     compression: str = "lz4"
+    kernel: str = "numpy"  # analytical model path: numba | numpy (resolved by the driver)
+    kernel_threads: int = 1  # numba threads per worker
 
 
 @dataclass
@@ -131,6 +133,15 @@ def _evaluate_points(unit: Unit, bundle: ArchBundle, batch: Any, ctx: RunContext
     return out
 
 
+def _numba_threads(n: int) -> None:
+    """Numba's parallel loops use ``n`` threads in this worker (not every core: the workers share them)."""
+    import numba
+
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
 def failure_keys(valid: Any, failed_level: Any, error_kind: Any) -> Counter:
     """Counts of non-valid points by reason: ``invalid <level> (<kind>)`` or ``failed (<kind>)``."""
     import pyarrow as pa
@@ -175,7 +186,9 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
             if ctx.backend == "analytical":
                 from looplab.analytical import evaluate_batch
 
-                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch)
+                if ctx.kernel == "numba":
+                    _numba_threads(ctx.kernel_threads)
+                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch, use_kernel=ctx.kernel == "numba")
                 tc = time.perf_counter()
                 results.append(from_batch_result(br, bundle.spec))
             else:
