@@ -27,12 +27,31 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from looplab.analytical import evaluate, evaluate_batch  # noqa: E402
+from looplab.analytical import evaluate, evaluate_batch, kernel  # noqa: E402
 from looplab.archspec import parse_arch  # noqa: E402
 from looplab.energy.ert import load_ert  # noqa: E402
 from mappers.mapping import MappingBatch  # noqa: E402
+from mappers.validity import Validity, check_batch  # noqa: E402
 
 REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
+
+
+def model_only(arch, ert, dims, batch, use_kernel=None):
+    """evaluate_batch without the validity check (every row treated as valid)."""
+    import looplab.analytical.api as api
+
+    saved = api._validity
+
+    def all_valid(a, d, b):
+        n = len(b)
+        return Validity(np.ones(n, bool), np.full(n, None, object), np.full(n, None, object),
+                        np.full(n, None, object))
+
+    api._validity = all_valid
+    try:
+        return evaluate_batch(arch, ert, dims, batch, use_kernel=use_kernel)
+    finally:
+        api._validity = saved
 
 
 def main() -> None:
@@ -67,8 +86,23 @@ def main() -> None:
     res = evaluate_batch(arch, ert, dims, big)
     dt = time.perf_counter() - t0
     batched = len(big) / dt
-    print(f"batched numpy (evaluate_batch): {batched:12,.0f} evaluations/s  ({len(big)} in {dt:.2f} s, "
-          f"{int(res.valid.sum())} valid)")
+    engine = "numba kernel" if kernel.AVAILABLE else "numpy"
+    print(f"batched ({engine}, evaluate_batch incl. validity): {batched:12,.0f} evaluations/s  "
+          f"({len(big)} in {dt:.2f} s, {int(res.valid.sum())} valid)")
+    valid_rows = big[np.nonzero(res.valid)[0]]
+    t0 = time.perf_counter()
+    check_batch(arch, dims, big)
+    dv = time.perf_counter() - t0
+    print(f"  of which validity (mappers.validity.check_batch): {len(big) / dv:12,.0f} mappings/s")
+    t0 = time.perf_counter()
+    model_only(arch, ert, dims, valid_rows)
+    dm = time.perf_counter() - t0
+    print(f"  model only on the valid rows (cycles, energy):    {len(valid_rows) / dm:12,.0f} evaluations/s")
+    if kernel.AVAILABLE:
+        t0 = time.perf_counter()
+        model_only(arch, ert, dims, valid_rows, use_kernel=False)
+        dn = time.perf_counter() - t0
+        print(f"  numpy path, model only on the valid rows:          {len(valid_rows) / dn:12,.0f} evaluations/s")
 
     loop_maps = (maps * (-(-args.loop // len(maps))))[: args.loop]
     t0 = time.perf_counter()

@@ -150,3 +150,27 @@ def test_chunking_gives_identical_results(groups, ref_dir):
     np.testing.assert_array_equal(a.cycles, b.cycles)
     np.testing.assert_array_equal(a.energy_pJ, b.energy_pJ)
     assert len(a.to_results()) == len(cases)
+
+
+def test_kernel_and_numpy_paths_agree_on_sampled_mappings(ref_dir):
+    """The numba kernel and the numpy path give the same numbers on fresh random mappings of several layers."""
+    from looplab.analytical import kernel
+
+    if not kernel.AVAILABLE:
+        pytest.skip("numba not installed: only the numpy path exists")
+    import json
+
+    from mappers.sampler import sample_mappings
+
+    layers = json.loads((ref_dir / "layers" / "layers.json").read_text())
+    for arch_name, family in (("simba_final_8x8", "simba"), ("gemmini_4x4", "gemmini")):
+        arch = parse_arch(ref_dir / "archs" / arch_name / "arch.yaml")
+        ert = load_ert(ref_dir / "archs" / arch_name / "ERT.yaml")
+        for layer in layers[::5]:
+            batch, _ = sample_mappings(arch, layer["dims"], n_valid=60, n_invalid=20, seed=3, family=family)
+            a = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=True)
+            b = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=False)
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.cycles, b.cycles)
+            np.testing.assert_allclose(a.energy_pJ[a.valid], b.energy_pJ[b.valid], rtol=1e-12)
+            np.testing.assert_allclose(a.energy_by_level[a.valid], b.energy_by_level[b.valid], rtol=1e-12)

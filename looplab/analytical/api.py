@@ -113,7 +113,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
                 sperm.astype(np.int64), sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, single, mixed,
                 mesh_x, mesh_y, lc.block, lc.e_read,
                 lc.e_write, lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances),
-                computes)
+                computes, kernel.chunks(len(sub)))
             cycles[rows], energy[rows], util[rows], by_level[rows] = cy, e, ut, el
             if not fb.any():
                 continue

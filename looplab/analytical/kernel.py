@@ -243,63 +243,26 @@ if AVAILABLE:
 
     @njit(cache=True, parallel=True)
     def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, single_dim, mixed_dims, mesh_x, mesh_y, block, e_read,
-                      e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances, computes):
+                      e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances, computes, nchunk):
         B, L, _ = t.shape
         energy = np.zeros(B)
         cycles = np.zeros(B, np.int64)
         util = np.zeros(B)
         e_level = np.zeros((B, L + 1))
         fallback = np.zeros(B, np.bool_)
-        for b in prange(B):
-            sp = sx[b] * sy[b]
+        for c in prange(nchunk):
+            lo = c * B // nchunk
+            hi = (c + 1) * B // nchunk
             cum = np.ones((L, 7), np.int64)
             below = np.ones((L, 7), np.int64)
-            for d in range(7):
-                acc = 1
-                for lv in range(L):
-                    below[lv, d] = acc
-                    acc *= t[b, lv, d] * sp[lv, d]
-                    cum[lv, d] = acc
             ext = np.zeros((L, 3, 4), np.int64)
             size = np.zeros((L, 3))
             master = np.zeros((L, 3))
-            for lv in range(L):
-                for pv in range(3):
-                    s = 1.0
-                    ms = 1.0
-                    for a in range(4):
-                        e = 1
-                        em = 1
-                        for d in range(7):
-                            e += proj[pv, a, d] * (cum[lv, d] - 1)
-                            em += proj[pv, a, d] * (below[lv, d] * sp[lv, d] - 1)
-                        ext[lv, pv, a] = e
-                        s *= e
-                        ms *= em
-                    size[lv, pv] = s
-                    master[lv, pv] = ms
             fan = np.ones(L)
-            for lv in range(L):
-                f = 1.0
-                for d in range(7):
-                    f *= sp[lv, d]
-                fan[lv] = f
             rep = np.ones(L)
-            for lv in range(L - 2, -1, -1):
-                rep[lv] = rep[lv + 1] * fan[lv + 1]
-            T = 1.0
-            for lv in range(L):
-                for d in range(7):
-                    T *= t[b, lv, d]
             ldim = np.zeros(L * 7, np.int64)
             ln = np.zeros(L * 7, np.int64)
             lstride = np.zeros(L * 7, np.int64)
-            for lv in range(L):
-                for q in range(7):
-                    k = perm[b, lv, q]
-                    ldim[lv * 7 + q] = k
-                    ln[lv * 7 + q] = t[b, lv, k]
-                    lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
             taus = np.zeros((L * 7, 5), np.int64)
             keyed = np.zeros(L * 7, np.bool_)
             Dbuf = np.zeros(L * 7 + 1)
@@ -310,185 +273,234 @@ if AVAILABLE:
             W = np.zeros((L, 3))
             Lk = np.zeros((L, 3))
             possible = np.zeros(L * 7, np.bool_)
-            for pv in range(3):
-                C[0, pv] = T
-                W[0, pv] = T
-            for lv in range(1, L):
-                for pv in range(3):
-                    if single_dim[pv]:
-                        # stationarity closed form: size x trip counts from the innermost relevant loop out
-                        res = 1.0
-                        found = False
-                        for q in range(lv * 7, L * 7):
-                            n = ln[q]
-                            if n <= 1:
-                                continue
-                            if not found:
-                                for a in range(4):
-                                    if proj[pv, a, ldim[q]] != 0:
-                                        found = True
-                            if found:
-                                res *= n
-                        d = size[lv - 1, pv] * res
-                    else:
-                        d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
-                                   proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
-                    # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
-                    u = 1.0
-                    mixed_sp = False
-                    for a in range(4):
-                        used = 0
-                        for dd in range(7):
-                            if proj[pv, a, dd] != 0 and sp[lv, dd] > 1:
-                                used += 1
-                                u *= sp[lv, dd]
-                        if used > 1:
-                            mixed_sp = True
-                    link_possible = False
-                    M = 0
-                    if fan[lv] > 1 and not single_dim[pv]:
-                        cand = False
-                        for dd in range(7):
-                            if mixed_dims[pv, dd] and sp[lv, dd] > 1:
-                                cand = True
-                        if cand:
-                            M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
-                            for m in range(M):
-                                inside = True
-                                nonzero = False
-                                for a in range(4):
-                                    span = 0
-                                    for dd in range(7):
-                                        span += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
-                                    if abs(taus[m, a]) > span:
-                                        inside = False
-                                    if taus[m, a] != 0:
-                                        nonzero = True
-                                possible[m] = inside and nonzero
-                                if possible[m]:
-                                    link_possible = True
-                    if mixed_sp or link_possible:
-                        F = np.int64(fan[lv])
-                        offs = np.zeros((F, 4), np.int64)
-                        _children(sx[b, lv], sy[b, lv], sperm[b, lv], below[lv], proj[pv], F, offs)
-                        group = np.zeros(F, np.int64)
-                        allm = np.ones(F, np.bool_)
-                        U = _groups(offs, F, allm, group)
-                        u = float(U)
-                        if link_possible:
-                            hs = mesh_x[lv]
-                            vs = mesh_y[lv]
-                            n_linked = np.zeros(M, np.int64)
-                            u_link = np.full(M, U, np.int64)
-                            any_use = False
-                            linked = np.zeros(F, np.bool_)
-                            for m in range(M):
-                                if not possible[m]:
-                                    continue
-                                nl = 0
-                                for i in range(F):
-                                    h = i % hs
-                                    v = i // hs
-                                    linked[i] = False
-                                    for nb in range(4):
-                                        hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
-                                        vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
-                                        if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
-                                            continue
-                                        jn = vv * hs + hh
-                                        if jn >= F:
-                                            continue
-                                        if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
-                                                offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
-                                                offs[jn, 2] - offs[i, 2] == taus[m, 2] and \
-                                                offs[jn, 3] - offs[i, 3] == taus[m, 3]:
-                                            linked[i] = True
-                                    if linked[i]:
-                                        nl += 1
-                                if nl == 0:
-                                    continue
-                                rem = _groups(offs, F, ~linked, group)
-                                if rem < U:
-                                    n_linked[m] = nl
-                                    u_link[m] = rem
-                                    any_use = True
-                            if any_use:
-                                d, cacc, wacc, lk = _link_dp(ext[lv - 1, pv], size[lv - 1, pv], taus, M, n_linked,
-                                                             u_link, float(U), fan[lv])
-                                C[lv, pv] = cacc
-                                W[lv, pv] = wacc
-                                Lk[lv, pv] = lk
-                                continue
-                    C[lv, pv] = u * d
-                    W[lv, pv] = fan[lv] * d
             pas = np.zeros((L, 3))
-            for lv in range(L - 1):
-                for pv in range(3):
-                    pas[lv, pv] = W[lv + 1, pv] / fan[lv + 1]
             part = np.zeros((L, 3))
-            for pv in range(3):
-                p = np.int64(size[L - 1, pv])
-                part[L - 1, pv] = p
-                for lv in range(L - 2, -1, -1):
-                    pfd = np.int64(master[lv + 1, pv]) if fan[lv + 1] > 1 else np.int64(size[lv, pv])
-                    if pfd != 0:
-                        p = (p * np.int64(size[lv, pv])) // pfd
-                    part[lv, pv] = p
             alive = np.ones((L, 3), np.bool_)
-            for lv in range(L):
+            sp = np.ones((L, 7), np.int64)
+            for b in range(lo, hi):
+                for lv in range(L):
+                    for d in range(7):
+                        sp[lv, d] = sx[b, lv, d] * sy[b, lv, d]
+                for d in range(7):
+                    acc = 1
+                    for lv in range(L):
+                        below[lv, d] = acc
+                        acc *= t[b, lv, d] * sp[lv, d]
+                        cum[lv, d] = acc
+                for lv in range(L):
+                    for pv in range(3):
+                        s = 1.0
+                        ms = 1.0
+                        for a in range(4):
+                            e = 1
+                            em = 1
+                            for d in range(7):
+                                e += proj[pv, a, d] * (cum[lv, d] - 1)
+                                em += proj[pv, a, d] * (below[lv, d] * sp[lv, d] - 1)
+                            ext[lv, pv, a] = e
+                            s *= e
+                            ms *= em
+                        size[lv, pv] = s
+                        master[lv, pv] = ms
+                for lv in range(L):
+                    f = 1.0
+                    for d in range(7):
+                        f *= sp[lv, d]
+                    fan[lv] = f
+                for lv in range(L - 2, -1, -1):
+                    rep[lv] = rep[lv + 1] * fan[lv + 1]
+                T = 1.0
+                for lv in range(L):
+                    for d in range(7):
+                        T *= t[b, lv, d]
+                for lv in range(L):
+                    for q in range(7):
+                        k = perm[b, lv, q]
+                        ldim[lv * 7 + q] = k
+                        ln[lv * 7 + q] = t[b, lv, k]
+                        lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
+                Lk[:, :] = 0.0
                 for pv in range(3):
-                    if not keep[b, lv, pv]:
-                        if lv < L - 1:
-                            factor = C[lv, pv] * fan[lv + 1] / W[lv + 1, pv] if W[lv + 1, pv] > 0 else 0.0
-                            C[lv + 1, pv] *= factor
-                            W[lv + 1, pv] *= factor
-                            Lk[lv + 1, pv] = 0.0
-                        alive[lv, pv] = False
-            tot_e = computes * e_mac
-            e_level[b, 0] = tot_e
-            cyc = T
-            for lv in range(L):
-                rsum = 0.0
-                wsum = 0.0
-                el = 0.0
+                    C[0, pv] = T
+                    W[0, pv] = T
+                for lv in range(1, L):
+                    for pv in range(3):
+                        if single_dim[pv]:
+                            # stationarity closed form: size x trip counts from the innermost relevant loop out
+                            res = 1.0
+                            found = False
+                            for q in range(lv * 7, L * 7):
+                                n = ln[q]
+                                if n <= 1:
+                                    continue
+                                if not found:
+                                    for a in range(4):
+                                        if proj[pv, a, ldim[q]] != 0:
+                                            found = True
+                                if found:
+                                    res *= n
+                            d = size[lv - 1, pv] * res
+                        else:
+                            d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
+                                       proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
+                        # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
+                        u = 1.0
+                        mixed_sp = False
+                        for a in range(4):
+                            used = 0
+                            for dd in range(7):
+                                if proj[pv, a, dd] != 0 and sp[lv, dd] > 1:
+                                    used += 1
+                                    u *= sp[lv, dd]
+                            if used > 1:
+                                mixed_sp = True
+                        link_possible = False
+                        M = 0
+                        if fan[lv] > 1 and not single_dim[pv]:
+                            cand = False
+                            for dd in range(7):
+                                if mixed_dims[pv, dd] and sp[lv, dd] > 1:
+                                    cand = True
+                            if cand:
+                                M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
+                                for m in range(M):
+                                    inside = True
+                                    nonzero = False
+                                    for a in range(4):
+                                        span = 0
+                                        for dd in range(7):
+                                            span += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
+                                        if abs(taus[m, a]) > span:
+                                            inside = False
+                                        if taus[m, a] != 0:
+                                            nonzero = True
+                                    possible[m] = inside and nonzero
+                                    if possible[m]:
+                                        link_possible = True
+                        if mixed_sp or link_possible:
+                            F = np.int64(fan[lv])
+                            offs = np.zeros((F, 4), np.int64)
+                            _children(sx[b, lv], sy[b, lv], sperm[b, lv], below[lv], proj[pv], F, offs)
+                            group = np.zeros(F, np.int64)
+                            allm = np.ones(F, np.bool_)
+                            U = _groups(offs, F, allm, group)
+                            u = float(U)
+                            if link_possible:
+                                hs = mesh_x[lv]
+                                vs = mesh_y[lv]
+                                n_linked = np.zeros(M, np.int64)
+                                u_link = np.full(M, U, np.int64)
+                                any_use = False
+                                linked = np.zeros(F, np.bool_)
+                                for m in range(M):
+                                    if not possible[m]:
+                                        continue
+                                    nl = 0
+                                    for i in range(F):
+                                        h = i % hs
+                                        v = i // hs
+                                        linked[i] = False
+                                        for nb in range(4):
+                                            hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
+                                            vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
+                                            if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
+                                                continue
+                                            jn = vv * hs + hh
+                                            if jn >= F:
+                                                continue
+                                            if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
+                                                    offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
+                                                    offs[jn, 2] - offs[i, 2] == taus[m, 2] and \
+                                                    offs[jn, 3] - offs[i, 3] == taus[m, 3]:
+                                                linked[i] = True
+                                        if linked[i]:
+                                            nl += 1
+                                    if nl == 0:
+                                        continue
+                                    rem = _groups(offs, F, ~linked, group)
+                                    if rem < U:
+                                        n_linked[m] = nl
+                                        u_link[m] = rem
+                                        any_use = True
+                                if any_use:
+                                    d, cacc, wacc, lk = _link_dp(ext[lv - 1, pv], size[lv - 1, pv], taus, M, n_linked,
+                                                                 u_link, float(U), fan[lv])
+                                    C[lv, pv] = cacc
+                                    W[lv, pv] = wacc
+                                    Lk[lv, pv] = lk
+                                    continue
+                        C[lv, pv] = u * d
+                        W[lv, pv] = fan[lv] * d
+                for lv in range(L - 1):
+                    for pv in range(3):
+                        pas[lv, pv] = W[lv + 1, pv] / fan[lv + 1]
                 for pv in range(3):
-                    if not alive[lv, pv]:
-                        continue
-                    outermost = True
-                    for l2 in range(lv + 1, L):
-                        if alive[l2, pv]:
-                            outermost = False
-                    pa = 0.0 if outermost else pas[lv, pv]
-                    peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
-                    if pv == 2:
-                        upd = np.rint(C[lv, pv])
-                        rd = np.rint(C[lv, pv] + peer - part[lv, pv])
-                        fl = np.rint(pa + peer) if outermost else np.rint(pa + peer - part[lv, pv])
-                    else:
-                        upd = 0.0
-                        rd = np.rint(C[lv, pv] + peer)
-                        fl = np.rint(pa + peer)
-                    bs = block[lv]
-                    el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
-                           + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
-                    rsum += rd / T
-                    wsum += (fl + upd) / T
-                e_level[b, lv + 1] = el
-                tot_e += el
-                slow = 1.0
-                if read_bw[lv] < rsum:
-                    slow = min(slow, read_bw[lv] / rsum)
-                if write_bw[lv] < wsum:
-                    slow = min(slow, write_bw[lv] / wsum)
-                if shared_bw[lv] < rsum + wsum:
-                    slow = min(slow, shared_bw[lv] / (rsum + wsum))
-                c = math.ceil(T / slow)
-                if c > cyc:
-                    cyc = c
-            energy[b] = tot_e
-            cycles[b] = np.int64(cyc)
-            util[b] = computes / (cyc * mac_instances)
+                    p = np.int64(size[L - 1, pv])
+                    part[L - 1, pv] = p
+                    for lv in range(L - 2, -1, -1):
+                        pfd = np.int64(master[lv + 1, pv]) if fan[lv + 1] > 1 else np.int64(size[lv, pv])
+                        if pfd != 0:
+                            p = (p * np.int64(size[lv, pv])) // pfd
+                        part[lv, pv] = p
+                alive[:, :] = True
+                for lv in range(L):
+                    for pv in range(3):
+                        if not keep[b, lv, pv]:
+                            if lv < L - 1:
+                                factor = C[lv, pv] * fan[lv + 1] / W[lv + 1, pv] if W[lv + 1, pv] > 0 else 0.0
+                                C[lv + 1, pv] *= factor
+                                W[lv + 1, pv] *= factor
+                                Lk[lv + 1, pv] = 0.0
+                            alive[lv, pv] = False
+                tot_e = computes * e_mac
+                e_level[b, 0] = tot_e
+                cyc = T
+                for lv in range(L):
+                    rsum = 0.0
+                    wsum = 0.0
+                    el = 0.0
+                    for pv in range(3):
+                        if not alive[lv, pv]:
+                            continue
+                        outermost = True
+                        for l2 in range(lv + 1, L):
+                            if alive[l2, pv]:
+                                outermost = False
+                        pa = 0.0 if outermost else pas[lv, pv]
+                        peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
+                        if pv == 2:
+                            upd = np.rint(C[lv, pv])
+                            rd = np.rint(C[lv, pv] + peer - part[lv, pv])
+                            fl = np.rint(pa + peer) if outermost else np.rint(pa + peer - part[lv, pv])
+                        else:
+                            upd = 0.0
+                            rd = np.rint(C[lv, pv] + peer)
+                            fl = np.rint(pa + peer)
+                        bs = block[lv]
+                        el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
+                               + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
+                        rsum += rd / T
+                        wsum += (fl + upd) / T
+                    e_level[b, lv + 1] = el
+                    tot_e += el
+                    slow = 1.0
+                    if read_bw[lv] < rsum:
+                        slow = min(slow, read_bw[lv] / rsum)
+                    if write_bw[lv] < wsum:
+                        slow = min(slow, write_bw[lv] / wsum)
+                    if shared_bw[lv] < rsum + wsum:
+                        slow = min(slow, shared_bw[lv] / (rsum + wsum))
+                    c = math.ceil(T / slow)
+                    if c > cyc:
+                        cyc = c
+                energy[b] = tot_e
+                cycles[b] = np.int64(cyc)
+                util[b] = computes / (cyc * mac_instances)
         return energy, cycles, util, e_level, fallback
 
     def set_threads(n: int) -> None:
         numba.set_num_threads(n)
+
+    def chunks(rows: int) -> int:
+        """Work chunks for ``rows`` rows (a few per thread; buffers are allocated once per chunk)."""
+        return max(1, min(rows, 8 * numba.get_num_threads()))
