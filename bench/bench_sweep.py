@@ -61,12 +61,14 @@ def run_cli_sweep(spec: dict, tmp: Path) -> dict:
 def raw_serial(spec: dict) -> tuple[float, float, int]:
     """The work itself, nothing else: per task, sample + evaluate_batch (arch setup excluded, as in the sweep)."""
     from looplab.analytical import evaluate_batch
+    from looplab.sweep.engine import resolve_kernel
     from looplab.sweep.worker import RunContext
     from mappers.sampler import sample_mappings
 
     sp = parse_spec(spec)
-    ctx = RunContext(str(sp.out), "analytical", "estimator", 120.0)
     tasks = plan(sp)
+    kernel = resolve_kernel(sp, sum(t.n_points for t in tasks), None)  # the sweep's choice: same code path
+    ctx = RunContext(str(sp.out), "analytical", "estimator", 120.0, kernel=kernel)
     bundles = {u.accel.name: _bundle(u.accel, ctx) for t in tasks for u in t.units}
     n = 0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -75,7 +77,7 @@ def raw_serial(spec: dict) -> tuple[float, float, int]:
             b = bundles[u.accel.name]
             batch, _ = sample_mappings(b.spec, dict(u.layer.dims), u.n_valid, u.n_invalid, seed=u.seed,
                                        family=u.accel.family)
-            evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch)
+            evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch, use_kernel=kernel == "numba")
             n += len(batch)
     return time.perf_counter() - t0, time.process_time() - c0, n
 
