@@ -33,8 +33,10 @@ def test_demo_without_timeloop(tmp_path):
     if (ROOT / "looplab" / "correlate.py").is_file():
         assert (out / "correlation" / "report.md").is_file()
         assert "validity agreement with Timeloop" in p.stdout
-    # Rerunning resumes the finished sweep instead of failing on the existing folder.
-    p2 = subprocess.run([sys.executable, "-m", "looplab", "demo", "--out", str(out)], capture_output=True,
-                        text=True, env=env, timeout=300)
-    assert p2.returncode == 0, p2.stderr
-    assert "0 to run" in p2.stdout
+    # `make demo` again resumes the finished sweep (nothing to run) instead of refusing the existing folder.
+    from looplab.sweep import parse_spec, run_sweep
+    from looplab.sweep.demo import demo_sweep_spec
+
+    spec = dict(demo_sweep_spec(out, "analytical"), execution={"workers": 1})
+    again = run_sweep(parse_spec(spec, source="demo sweep"), resume=True, progress=False, echo=lambda m: None)
+    assert again["tasks_run"] == 0 and again["rows_in_dataset"] == 3 * 24 * 40

@@ -40,6 +40,16 @@ def _presets(echo: Callable[[str], None]) -> list[tuple[str, str, str]]:
     return out
 
 
+def demo_sweep_spec(out: Path, backend: str, n_layers: int = 24) -> dict[str, Any]:
+    """The demo's sweep: 3 presets x ResNet-50; every layer and 20 + 20 mappings on the analytical model,
+    3 layers and 3 + 3 mappings on the real simulators."""
+    small = backend != "analytical"
+    return {"name": f"demo-{backend}", "seed": 0, "out": str(Path(out) / "sweep"), "backend": backend,
+            "accelerators": {"presets": list(DEMO_PRESETS)},
+            "workloads": [{"workload": "resnet50", "layers": [0, 1, n_layers - 1] if small else list(range(n_layers))}],
+            "mappings": {"valid": 3 if small else 20, "invalid": 3 if small else 20}, "points_per_task": 240}
+
+
 def run_demo(out: str | Path, backend: str = "auto", echo: Callable[[str], None] | None = None,
              progress: bool = True) -> dict[str, Any]:
     echo = echo or (lambda s: print(s, flush=True))
@@ -103,12 +113,7 @@ def run_demo(out: str | Path, backend: str = "auto", echo: Callable[[str], None]
     # 3. sweep
     from looplab.sweep.engine import run_sweep
 
-    small = backend != "analytical"
-    spec_dict = {"name": f"demo-{backend}", "seed": 0, "out": str(out / "sweep"), "backend": backend,
-                 "accelerators": {"presets": list(DEMO_PRESETS)},
-                 "workloads": [{"workload": "resnet50", "layers": [0, 1, 23] if small else list(range(len(layers)))}],
-                 "mappings": {"valid": 3 if small else 20, "invalid": 3 if small else 20},
-                 "points_per_task": 240}
+    spec_dict = demo_sweep_spec(out, backend, len(layers))
     sweep_spec = parse_spec(spec_dict, source="demo sweep")
     echo(f"[3/4] sweep: {len(DEMO_PRESETS)} presets x {len(spec_dict['workloads'][0]['layers'])} layers x "
          f"{spec_dict['mappings']['valid']} valid + {spec_dict['mappings']['invalid']} invalid mappings "
