@@ -50,7 +50,7 @@ def extents(box: np.ndarray, proj: np.ndarray) -> np.ndarray:
 
 
 def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
-              proj_t: np.ndarray) -> np.ndarray:
+              proj_t: np.ndarray, plan: dict | None = None) -> np.ndarray:
     """Sum over Timeloop's visits of |tile delta| for one data space, per mapping (float64 [B]).
 
     ``ext`` [B, 4] tile extents; the loops above the tile (innermost first) as [B, M] arrays of dim index,
@@ -70,6 +70,8 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
     live = loops_n > 1
     order = np.argsort(~live, axis=1, kind="stable")
     M = int(live.sum(axis=1).max()) if live.size else 0
+    if plan is not None:
+        plan.update(order=order[:, :M], steps=[], M=M)
     if M == 0:
         return size
     dims = np.take_along_axis(loops_dim, order, axis=1)[:, :M]
@@ -110,6 +112,10 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
                          np.where(states == NONE, canon[:, None], np.where(hit, states, NONE)))
         d = np.take_along_axis(d_tab, E, axis=1)
         y = np.take_along_axis(y_tab, E, axis=1)
+        if plan is not None:  # replayable structure: 0 nothing, 1 slab, 2 whole tile; next states
+            slab = (np.take_along_axis(np.where(hit, 1, 0), E, axis=1) == 1) & ((nz == 1) & (mag < ext_a))[:, None]
+            choice = np.where(zero[:, None], 0, np.where(slab, 1, 2))
+            plan["steps"].append((lv, choice, y, axis))
         Dy = np.take_along_axis(D, y, axis=1)
         Ey = np.take_along_axis(E, y, axis=1)
         w = (n - 1).astype(np.float64)[:, None]

@@ -1,13 +1,13 @@
 """Differentiable (torch) form of the analytical model, for gradient co-search.
 
-Same equations as :mod:`looplab.analytical.model` on float tensors: temporal and spatial factors are
-continuous ``[B, L, 7]`` tensors, buffer sizes enter through the capacity penalty, loop orders and bypass are
-fixed. Tile sizes, the stationarity product (fills = tile x trip counts from the innermost relevant loop
-outward), multicast (distinct child tiles = product of relevant spatial factors), masking of bypassed levels,
-first-read elision for outputs, per-vector energy and bandwidth-bound cycles are all expressed with
-differentiable ops. Differences from the exact numpy model, by design: inputs use the stationarity product
-too (Timeloop's sliding-window slab savings are discrete events), vector counts are not rounded up, and the
-cycle max is a plain ``max`` (sub-gradient).
+The same equations as :mod:`looplab.analytical.model`, on float tensors: temporal and spatial factors are
+continuous ``[B, L, 7]`` tensors and buffer capacities enter through an overflow penalty. The discrete
+structure of Timeloop's analysis (loop order, bypass, which moves slide a tile and which refetch it, which
+children share a delta) is taken from the mapping rounded to integers; every magnitude (tile sizes, slab
+sizes, trip counts, fan-outs, multicast counts, partition sizes) is a differentiable function of the factors.
+``ceil``/``rint``/floor-division use straight-through estimators (exact value, identity gradient), so at
+integer points the results equal the numpy model's; the rare mappings with link transfers between PEs take
+their value from the numpy model (straight-through as well).
 """
 
 from __future__ import annotations
@@ -15,100 +15,167 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from looplab.analytical.model import LevelCosts
-from looplab.analytical.nest import projection
+from looplab.analytical.model import LevelCosts, _align, analyse, costs, layer_dims
+from looplab.analytical.nest import delta_sum, distinct_offsets, projection
+from looplab.archspec import ArchSpec
+from mappers.mapping import MappingBatch
 
 
-def tile_sizes(cum: torch.Tensor, proj: torch.Tensor) -> torch.Tensor:
-    """[B, L, 3] data-space tile sizes of the operation-space boxes ``cum`` [B, L, 7]."""
-    ext = torch.einsum("tad,bld->blta", proj, cum - 1) + 1
-    return ext.prod(dim=-1)
+def _ste(x: torch.Tensor, fn) -> torch.Tensor:
+    return x + (fn(x) - x).detach()
 
 
-def evaluate_torch(temporal: torch.Tensor, spatial: torch.Tensor, perm: np.ndarray, keep: np.ndarray,
-                   conv: dict[str, int], lc: LevelCosts, capacity: torch.Tensor | None = None,
-                   ) -> dict[str, torch.Tensor]:
-    """Energy (pJ), cycles and a capacity-overflow penalty, differentiable in factors and capacities.
+def _replay(size: torch.Tensor, ext: torch.Tensor, dims: np.ndarray, n: torch.Tensor, stride: torch.Tensor,
+            proj_t: torch.Tensor, plan: dict) -> torch.Tensor:
+    """Re-run :func:`delta_sum`'s recursion with torch magnitudes and the recorded discrete choices."""
+    M = plan["M"]
+    if M == 0:
+        return size
+    B = size.shape[0]
+    order = torch.as_tensor(plan["order"])
+    dims_c = np.take_along_axis(dims, plan["order"], axis=1)
+    n_c = torch.gather(n, 1, order)
+    s_c = torch.gather(stride, 1, order)
+    rows = torch.arange(B)
+    D = torch.zeros(B, M + 1, dtype=size.dtype)
+    back = torch.zeros(B, 4, dtype=size.dtype)
+    for j, (lv, choice, y, axis) in enumerate(plan["steps"]):
+        lv_t = torch.as_tensor(lv)
+        step = proj_t[:, torch.as_tensor(dims_c[:, j])].T * s_c[:, j, None]
+        tau = step - back
+        ax = torch.as_tensor(axis)
+        slab = size * tau[rows, ax].abs() / ext[rows, ax]
+        ch = torch.as_tensor(choice)
+        d = torch.where(ch == 0, torch.zeros_like(D), torch.where(ch == 1, slab[:, None], size[:, None]))
+        Dy = torch.gather(D, 1, torch.as_tensor(y))
+        D = torch.where(lv_t[:, None], D + (n_c[:, j, None] - 1) * (d + Dy), D)
+        back = back + torch.where(lv_t[:, None], step, torch.zeros_like(step))
+    return size + D[:, M]
 
-    ``temporal``/``spatial`` float [B, L, 7]; ``perm`` int [B, L, 7] (innermost first); ``keep`` bool
-    [B, L, 3]; ``capacity`` float [L] words (inf for unbounded) or None.
+
+def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBatch,
+                   temporal: torch.Tensor | None = None, spatial_x: torch.Tensor | None = None,
+                   spatial_y: torch.Tensor | None = None, capacity: torch.Tensor | None = None,
+                   dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    """Energy (pJ), cycles, per-level counts and a capacity-overflow penalty, differentiable in the factors.
+
+    ``batch`` fixes permutations, bypass and spatial permutations (and, rounded, the discrete structure);
+    ``temporal``/``spatial_x``/``spatial_y`` (float ``[B, L, 7]``, default: the batch's factors) carry the
+    gradients; ``capacity`` float ``[L]`` words (None: no penalty).
     """
-    dtype = temporal.dtype
-    B, L, _ = temporal.shape
-    proj = torch.as_tensor(projection(conv), dtype=dtype)
-    rel = (proj != 0).any(dim=1)  # [3, 7]
-    cum = torch.cumprod(temporal * spatial, dim=1)
-    size = tile_sizes(cum, proj)  # [B, L, 3]
-    fan = spatial.prod(dim=2)  # [B, L]
-    ones = torch.ones(B, 1, dtype=dtype)
-    rep = torch.cat([torch.flip(torch.cumprod(torch.flip(fan, [1]), dim=1), [1])[:, 1:], ones], dim=1)
-    T = temporal.reshape(B, -1).prod(dim=1)
-    perm_t = torch.as_tensor(perm, dtype=torch.long)
-    ln = torch.gather(temporal, 2, perm_t).reshape(B, L * 7)
-    ldim = perm_t.reshape(B, L * 7)
-    keep_t = torch.as_tensor(keep, dtype=torch.bool)
+    batch = _align(arch, batch)
+    _, conv = layer_dims(dims)
+    proj_np = projection(conv)
+    proj = torch.as_tensor(proj_np, dtype=dtype)
+    T_ = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+    t = T_(batch.temporal) if temporal is None else temporal
+    sx = T_(batch.spatial_x) if spatial_x is None else spatial_x
+    sy = T_(batch.spatial_y) if spatial_y is None else spatial_y
+    # discrete structure at the rounded point
+    rb = MappingBatch(batch.level_names, np.rint(t.detach().numpy()).astype(np.int64),
+                      np.rint(sx.detach().numpy()).astype(np.int64), np.rint(sy.detach().numpy()).astype(np.int64),
+                      batch.perm, batch.keep, batch.sperm)
+    ti, spi = rb.temporal, rb.spatial_x * rb.spatial_y
+    B, L, _ = ti.shape
+    keep = torch.as_tensor(rb.keep.astype(bool))
+    sp = sx * sy
+    cum = torch.cumprod(t * sp, dim=1)
+    below = torch.cat([torch.ones(B, 1, 7, dtype=dtype), cum[:, :-1]], dim=1)
+    ext = torch.einsum("tad,bld->blta", proj, cum - 1) + 1  # [B, L, 3, 4]
+    size = ext.prod(dim=3)
+    fan = sp.prod(dim=2)
+    rep = torch.cat([torch.flip(torch.cumprod(torch.flip(fan, [1]), dim=1), [1])[:, 1:],
+                     torch.ones(B, 1, dtype=dtype)], dim=1)
+    T = t.reshape(B, -1).prod(dim=1)
+    perm = torch.as_tensor(batch.perm.astype(np.int64))
+    ldim = batch.perm.astype(np.int64).reshape(B, L * 7)
+    ln = torch.gather(t, 2, perm).reshape(B, L * 7)
+    lstride = torch.gather(below * sp, 2, perm).reshape(B, L * 7)
+    # integer copies for the plans
+    cum_i = np.cumprod(ti * spi, axis=1)
+    below_i = np.concatenate([np.ones((B, 1, 7), np.int64), cum_i[:, :-1]], axis=1)
+    ext_i = np.einsum("tad,bld->blta", proj_np, cum_i - 1) + 1
+    ln_i = np.take_along_axis(ti, batch.perm.astype(np.int64), axis=2).reshape(B, L * 7)
+    ls_i = np.take_along_axis(below_i * spi, batch.perm.astype(np.int64), axis=2).reshape(B, L * 7)
 
     C = [T[:, None].expand(B, 3)]
     W = [T[:, None].expand(B, 3)]
-    Dd = [torch.zeros(B, 3, dtype=dtype)]
     for lvl in range(1, L):
-        n = ln[:, lvl * 7:]
-        dims = ldim[:, lvl * 7:]
-        suffix = torch.flip(torch.cumprod(torch.flip(n, [1]), dim=1), [1])
-        cols = []
+        cols = slice(lvl * 7, L * 7)
+        cc, ww = [], []
         for pv in range(3):
-            r = rel[pv][dims] & (n > 1 + 1e-9)
-            first = (torch.cumsum(r.to(torch.int64), dim=1) == 1) & r
-            prod = torch.where(r.any(dim=1), (suffix * first).sum(dim=1), torch.ones(B, dtype=dtype))
-            cols.append(size[:, lvl - 1, pv] * prod)
-        d = torch.stack(cols, dim=1)
-        u = torch.stack([torch.where(rel[pv], spatial[:, lvl], torch.ones_like(spatial[:, lvl])).prod(dim=1)
-                         for pv in range(3)], dim=1)
-        Dd.append(d)
-        C.append(u * d)
-        W.append(fan[:, lvl, None] * d)
+            plan: dict = {}
+            delta_sum(ext_i[:, lvl - 1, pv], ldim[:, cols], ln_i[:, cols], ls_i[:, cols], proj_np[pv], plan=plan)
+            d = _replay(size[:, lvl - 1, pv], ext[:, lvl - 1, pv], ldim[:, cols], ln[:, cols], lstride[:, cols],
+                        proj[pv], plan)
+            rel = (proj_np[pv] != 0)  # [4, 7]
+            mixed = ((rel[None] & (spi[:, lvl, None, :] > 1)).sum(axis=2) > 1).any(axis=1)  # [B]
+            u_cont = torch.stack([torch.where(torch.as_tensor(rel.any(axis=0)), sp[:, lvl],
+                                              torch.ones_like(sp[:, lvl]))], 0)[0].prod(dim=1)
+            u_int = T_(distinct_offsets(spi[:, lvl], below_i[:, lvl], proj_np[pv]))
+            u = torch.where(torch.as_tensor(mixed), u_int, u_cont)
+            cc.append(u * d)
+            ww.append(fan[:, lvl] * d)
+        C.append(torch.stack(cc, dim=1))
+        W.append(torch.stack(ww, dim=1))
+    fan_l = [fan[:, lvl] for lvl in range(L)]
+    pas = [W[lvl + 1] / fan_l[lvl + 1][:, None] for lvl in range(L - 1)] + [torch.zeros(B, 3, dtype=dtype)]
+    # partition sizes (floor division, straight-through)
+    has_sp = torch.as_tensor(spi.prod(axis=2) > 1)
+    master = (torch.einsum("tad,bld->blta", proj, below * sp - 1) + 1).prod(dim=3)
+    part = [None] * L
+    part[L - 1] = size[:, L - 1]
+    for lvl in range(L - 2, -1, -1):
+        pfd = torch.where(has_sp[:, lvl + 1, None], master[:, lvl + 1], size[:, lvl])
+        part[lvl] = _ste(part[lvl + 1] * size[:, lvl] / pfd, torch.floor)
+    # masking
     C = list(C)
     W = list(W)
     for lvl in range(L - 1):
-        m = ~keep_t[:, lvl]
-        factor = C[lvl] * fan[:, lvl + 1, None] / W[lvl + 1]
+        m = ~keep[:, lvl]
+        factor = C[lvl] * fan_l[lvl + 1][:, None] / W[lvl + 1]
         C[lvl + 1] = torch.where(m, C[lvl + 1] * factor, C[lvl + 1])
         W[lvl + 1] = torch.where(m, W[lvl + 1] * factor, W[lvl + 1])
-    Cc = torch.stack(C, dim=1)  # [B, L, 3]
-    pas = torch.cat([torch.stack(Dd[1:], dim=1), torch.zeros(B, 1, 3, dtype=dtype)], dim=1)
-    alive = keep_t.clone()
+    Cc, pas_t, part_t = torch.stack(C, 1), torch.stack(pas, 1), torch.stack(part, 1)
+    alive = keep
     above = torch.flip(torch.cumsum(torch.flip(alive.to(torch.int64), [1]), dim=1), [1])
     outer = alive & (above == 1)
-    pas = torch.where(outer, torch.zeros_like(pas), pas)
-    # partition sizes
-    has_sp = fan > 1 + 1e-9
-    master = tile_sizes(torch.cat([torch.ones(B, 1, 7, dtype=dtype), cum[:, :-1]], dim=1) * spatial, proj)
-    part = [size[:, -1]]
-    for lvl in range(L - 2, -1, -1):
-        pfd = torch.where(has_sp[:, lvl + 1, None], master[:, lvl + 1], size[:, lvl])
-        part.insert(0, part[0] * size[:, lvl] / pfd)
-    part = torch.stack(part, dim=1)
+    pas_t = torch.where(outer, torch.zeros_like(pas_t), pas_t)
     rw = torch.tensor([False, False, True])
-    upd = torch.where(rw, Cc, torch.zeros_like(Cc))
-    rd = torch.where(rw, Cc - part, Cc)
-    fl = torch.where(rw & ~outer, pas - part, pas)
     z = torch.zeros_like(Cc)
-    rd, fl, upd = (torch.where(alive, x, z) for x in (rd, fl, upd))
+    upd = torch.where(alive & rw, _ste(Cc, torch.round), z)
+    rd = torch.where(alive, _ste(torch.where(rw, Cc - part_t, Cc), torch.round), z)
+    fl = torch.where(alive, _ste(torch.where(rw & ~outer, pas_t - part_t, pas_t), torch.round), z)
 
-    t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
-    bs = t(lc.block)[None, :, None]
-    vec = rd / bs * t(lc.e_read)[None, :, None] + fl / bs * t(lc.e_write)[None, :, None] \
-        + upd / bs * t(lc.e_update)[None, :, None]
+    bs = T_(lc.block)[None, :, None]
+    vec = _ste(rd / bs, torch.ceil) * T_(lc.e_read)[None, :, None] \
+        + _ste(fl / bs, torch.ceil) * T_(lc.e_write)[None, :, None] \
+        + _ste(upd / bs, torch.ceil) * T_(lc.e_update)[None, :, None]
+    e_level = vec.sum(dim=2) * rep
     computes = cum[:, -1].prod(dim=1)
-    energy = (vec * rep[:, :, None]).sum(dim=(1, 2)) + computes * lc.e_mac
-    rbw = rd.sum(dim=2)
-    wbw = (fl + upd).sum(dim=2)
-    need = torch.stack([rbw / t(lc.read_bw), wbw / t(lc.write_bw), (rbw + wbw) / t(lc.shared_bw)], dim=0)
-    level_cycles = need.amax(dim=0)  # [B, L] cycles the bandwidth demands
+    energy = e_level.sum(dim=1) + computes * lc.e_mac
+    Tc = T[:, None]
+    rbw = (rd / Tc[:, :, None]).sum(dim=2)
+    wbw = ((fl + upd) / Tc[:, :, None]).sum(dim=2)
+    # Timeloop's slowdown = min(1, bandwidth / demand) per limit; cycles = ceil(T / slowdown)
+    one = torch.ones_like(rbw)
+    slow = one
+    big = lambda a: T_(np.minimum(a, 1e300))  # noqa: E731  (unbounded: finite stand-in, never binding)
+    for bw, dem in ((big(lc.read_bw), rbw), (big(lc.write_bw), wbw), (big(lc.shared_bw), rbw + wbw)):
+        slow = torch.where(bw < dem, torch.minimum(slow, bw / dem), slow)
+    level_cycles = _ste(Tc / slow, torch.ceil)
     cycles = torch.maximum(T, level_cycles.amax(dim=1))
+
+    # mappings with link transfers: exact value from the numpy model (straight-through)
+    st = analyse(arch, dims, rb)
+    linked = torch.as_tensor(np.abs(st.reads - rd.detach().numpy()).max(axis=(1, 2)) > 0.5)
+    if bool(linked.any()):
+        co = costs(st, lc)
+        energy = torch.where(linked, energy + (T_(co.energy) - energy).detach(), energy)
+        cycles = torch.where(linked, cycles + (T_(co.cycles) - cycles).detach(), cycles)
     over = torch.zeros(B, dtype=dtype)
     if capacity is not None:
         used = torch.where(alive, size, torch.zeros_like(size)).sum(dim=2)
         over = torch.relu(used - capacity[None, :]).sum(dim=1)
     return {"energy_pJ": energy, "cycles": cycles, "capacity_overflow": over, "reads": rd, "fills": fl,
-            "updates": upd}
+            "updates": upd, "energy_by_level": e_level, "linked": linked}
