@@ -174,3 +174,25 @@ def test_kernel_and_numpy_paths_agree_on_sampled_mappings(ref_dir):
             np.testing.assert_array_equal(a.cycles, b.cycles)
             np.testing.assert_allclose(a.energy_pJ[a.valid], b.energy_pJ[b.valid], rtol=1e-12)
             np.testing.assert_allclose(a.energy_by_level[a.valid], b.energy_by_level[b.valid], rtol=1e-12)
+
+
+def test_evaluate_files_without_ert_uses_the_estimator(ref_dir):
+    d = ref_dir / "full" / "05_simba_final_resnet50._outputs_input.76_valid"
+    exact = evaluate_files(d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml")
+    est = evaluate_files(d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml")
+    assert est.backend == "analytical" and est.cycles == exact.cycles
+    assert est.energy_pJ == pytest.approx(exact.energy_pJ, rel=0.05)
+
+
+def test_bad_inputs_raise_looplab_errors(ref_dir, tmp_path):
+    from looplab.errors import LooplabError
+
+    d = ref_dir / "full" / "05_simba_final_resnet50._outputs_input.76_valid"
+    wrong = tmp_path / "problem.yaml"
+    wrong.write_text((d / "problem.yaml").read_text().replace("K: 1024", "K: 512"))
+    with pytest.raises(LooplabError, match="factor"):
+        evaluate_files(d / "arch.yaml", wrong, d / "mapping.yaml", d / "ERT.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("problem: {}\n")
+    with pytest.raises(LooplabError):
+        evaluate_files(d / "arch.yaml", empty, d / "mapping.yaml", d / "ERT.yaml")
