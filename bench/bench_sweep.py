@@ -32,12 +32,12 @@ from looplab.sweep import parse_spec, plan  # noqa: E402
 from looplab.sweep.worker import _bundle  # noqa: E402
 
 
-def spec_dict(out: Path, n_accels: int, workers: int, ppt: int | None = None) -> dict:
+def spec_dict(out: Path, n_accels: int, workers: int, ppt: int | None = None, kernel: str = "auto") -> dict:
     """The first study's setting: Simba grid accelerators x 24 ResNet-50 layers x (10 valid + 100 invalid)."""
     d = {"name": f"bench-{n_accels}", "seed": 0, "out": str(out), "backend": "analytical",
             "accelerators": {"grid": {"family": "simba", "limit": n_accels, "stride": 2304 // max(1, n_accels)}},
             "workloads": ["resnet50"], "mappings": {"valid": 10, "invalid": 100},
-         "execution": {"workers": workers, "energy": "estimator"}}
+         "execution": {"workers": workers, "energy": "estimator", "kernel": kernel}}
     if ppt:
         d["points_per_task"] = ppt
     return d
@@ -88,13 +88,20 @@ def main() -> int:
     ap.add_argument("--large", type=int, default=40, help="accelerators in the large sweep")
     ap.add_argument("--workers", type=int, default=0, help="0: one per core")
     ap.add_argument("--points-per-task", type=int, help="task size (default: the spec default)")
+    ap.add_argument("--kernel", choices=["numba", "numpy"],
+                    help="analytical model path for every sweep here (default: numba when installed)")
     ap.add_argument("--keep", help="keep the datasets in this folder")
     args = ap.parse_args()
+    if args.kernel is None:
+        from looplab.analytical import kernel as _k
+
+        args.kernel = "numba" if getattr(_k, "AVAILABLE", False) else "numpy"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = args.workers or cores
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="looplab-bench-sweep-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    print(f"bench_sweep: analytical backend, {cores} cores, {workers} workers, datasets in {tmp}")
+    print(f"bench_sweep: analytical backend ({args.kernel} path), {cores} cores, {workers} workers, "
+          f"datasets in {tmp}")
     try:
         ppt = parse_spec(spec_dict(tmp, 1, 1, args.points_per_task)).points_per_task
         print(f"\n== peak memory vs sweep size (each sweep in its own process; tasks of <= {ppt} points, "
@@ -103,7 +110,7 @@ def main() -> int:
               f"{'dataset MiB':>12}")
         mem = {}
         for n_acc in (args.small, args.large):
-            s = run_cli_sweep(spec_dict(tmp / f"mem{n_acc}", n_acc, workers, args.points_per_task), tmp)
+            s = run_cli_sweep(spec_dict(tmp / f"mem{n_acc}", n_acc, workers, args.points_per_task, args.kernel), tmp)
             size = sum(f.stat().st_size for f in (tmp / f"mem{n_acc}" / "parts").rglob("*.parquet")) / 2**20
             mem[n_acc] = s
             print(f"{s['rows_run']:>8} {s['tasks_run']:>6} {s['wall_s']:>7.1f} {s['points_per_s']:>7.0f} "
@@ -114,7 +121,7 @@ def main() -> int:
               f"x{b['peak_rss_worker_mib'] / a['peak_rss_worker_mib']:.2f}")
 
         print(f"\n== overhead over raw evaluation, side by side ({args.large} accelerators)")
-        spec = spec_dict(tmp / "overhead", args.large, workers, args.points_per_task)
+        spec = spec_dict(tmp / "overhead", args.large, workers, args.points_per_task, args.kernel)
         raw_s, raw_cpu, raw_n = raw_serial(spec)
         s = run_cli_sweep(spec, tmp)
         ideal = raw_s / workers

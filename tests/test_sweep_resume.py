@@ -28,7 +28,7 @@ def spec_dict(out: Path, workers: int = 1) -> dict:
             "accelerators": {"presets": ["simba_final", "gemmini_default"]},
             "workloads": [{"workload": "resnet50", "layers": [0, 5, 12, 23]}],
             "mappings": {"valid": 24, "invalid": 24}, "points_per_task": 6,
-            "execution": {"workers": workers, "energy": "estimator"}}
+            "execution": {"workers": workers, "energy": "estimator", "kernel": "numpy"}}
 
 
 def _sorted(table):
@@ -131,3 +131,22 @@ def test_dask_localcluster_matches_local(tmp_path, uninterrupted):
     got = open_store(out).read()
     _no_duplicates(got)
     _assert_same_rows(ref, got)
+
+
+def test_numba_kernel_path_matches_numpy_path(tmp_path, uninterrupted):
+    """The sweep's numba path (kernel: numba) gives the rows of the numpy path (energies to float rounding)."""
+    from looplab.analytical import kernel
+
+    if not kernel.AVAILABLE:
+        pytest.skip("numba is not installed")
+    ref, _ = uninterrupted
+    d = spec_dict(tmp_path / "nb")
+    d["execution"]["kernel"] = "numba"
+    s = run_sweep(parse_spec(d), progress=False, echo=lambda m: None)
+    assert s["kernel"] == "numba" and open_store(tmp_path / "nb").manifest()["kernel"] == "numba"
+    got = _sorted(open_store(tmp_path / "nb").read())
+    want = _sorted(ref)
+    for col in ("task_id", "point", "valid", "failed_level", "cycles", "mapping_yaml"):
+        assert got[col].equals(want[col]), col
+    np.testing.assert_allclose(got["energy_pJ"].to_numpy(zero_copy_only=False),
+                               want["energy_pJ"].to_numpy(zero_copy_only=False), rtol=1e-9)

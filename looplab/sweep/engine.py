@@ -35,8 +35,9 @@ def resolve_energy(spec: SweepSpec) -> str:
     return "accelergy" if shutil.which("accelergy") else "estimator"
 
 
-#: Below this many points a sweep uses the numpy path: numba's compile (~30 s per process) would not pay off.
-NUMBA_MIN_POINTS = 2_000_000
+#: Below this many points ``kernel: auto`` takes the numpy path: numba's first compile on a machine (~30 s,
+#: cached afterwards) would not pay off.
+NUMBA_MIN_POINTS = 20_000
 
 
 def resolve_kernel(spec: SweepSpec, n_points: int, manifest: dict | None) -> str:
