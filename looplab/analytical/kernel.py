@@ -321,8 +321,23 @@ if AVAILABLE:
                         lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
                 Lk[:, :] = 0.0
                 for pv in range(3):
-                    C[0, pv] = T
-                    W[0, pv] = T
+                    u0 = 1.0
+                    mixed0 = False
+                    for a in range(4):
+                        used0 = 0
+                        for dd in range(7):
+                            if proj[pv, a, dd] != 0 and sp[0, dd] > 1:
+                                u0 *= sp[0, dd]
+                                used0 += 1
+                        if used0 > 1:
+                            mixed0 = True
+                    if mixed0:
+                        F0 = np.int64(fan[0])
+                        offs0 = np.zeros((F0, 4), np.int64)
+                        _children(sx[b, 0], sy[b, 0], sperm[b, 0], below[0], proj[pv], F0, offs0)
+                        u0 = float(_groups(offs0, F0, np.ones(F0, np.bool_), np.zeros(F0, np.int64)))
+                    C[0, pv] = T * u0
+                    W[0, pv] = T * fan[0]
                 for lv in range(1, L):
                     for pv in range(3):
                         if single_dim[pv]:

@@ -121,8 +121,11 @@ def analyse(arch: ArchSpec, dims: dict, batch: MappingBatch) -> NestStats:
     Wacc = np.zeros((B, L, 3))
     Dd = np.zeros((B, L, 3))
     Lk = np.zeros((B, L, 3))  # link transfers at each level's fan-out
-    Ccont[:, 0, :] = T[:, None]
-    Wacc[:, 0, :] = T[:, None]
+    # innermost level: one access per operation point and data space; with a fan-out to the arithmetic units,
+    # children fetching the same point share it (FillSpatialDeltas at loop level 0)
+    for pv in range(3):
+        Ccont[:, 0, pv] = T * distinct_offsets(sp[:, 0], below[:, 0], proj[pv])
+        Wacc[:, 0, pv] = T * fan[:, 0]
     single_dim = [bool(((proj[pv] != 0).sum(axis=1) <= 1).all()) for pv in range(3)]
     for lvl in range(1, L):
         cols = slice(lvl * 7, L * 7)

@@ -98,8 +98,10 @@ def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBat
     ln_i = np.take_along_axis(ti, batch.perm.astype(np.int64), axis=2).reshape(B, L * 7)
     ls_i = np.take_along_axis(below_i * spi, batch.perm.astype(np.int64), axis=2).reshape(B, L * 7)
 
-    C = [T[:, None].expand(B, 3)]
-    W = [T[:, None].expand(B, 3)]
+    u0 = torch.stack([torch.where(torch.as_tensor((proj_np[pv] != 0).any(axis=0)), sp[:, 0],
+                                  torch.ones_like(sp[:, 0])).prod(dim=1) for pv in range(3)], dim=1)
+    C = [T[:, None] * u0]
+    W = [(T * fan[:, 0])[:, None].expand(B, 3)]
     for lvl in range(1, L):
         cols = slice(lvl * 7, L * 7)
         cc, ww = [], []
