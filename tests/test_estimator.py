@@ -108,6 +108,7 @@ def test_held_out_grid_beats_loglog_baseline(scheme):
             assert res[k]["estimator_interior"]["max"] < res[k]["baseline_interior"]["max"], k
 
 
+@pytest.mark.slow
 def test_shipped_fit_is_the_fit_of_the_grid(tmp_path):
     """The JSON in the package is what fit_grid produces from the grid (no hand-edited numbers)."""
     fresh = E.Estimator.from_json(json.loads(json.dumps(E.fit_grid(GRID))))

@@ -146,7 +146,7 @@ def fit_surface(X: np.ndarray, y: np.ndarray, local_ls: float = LOCAL_LENGTH, se
               + WhiteKernel(1e-3, (1e-6, 1e-1)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gp = GaussianProcessRegressor(kernel, n_restarts_optimizer=2, random_state=seed).fit(X, res)
+        gp = GaussianProcessRegressor(kernel, n_restarts_optimizer=0, random_state=seed).fit(X, res)
     k1 = gp.kernel_.k1
     amp = float(k1.k1.constant_value)
     ls = np.atleast_1d(np.asarray(k1.k2.length_scale, dtype=float))
