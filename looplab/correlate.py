@@ -170,6 +170,23 @@ def _truth_from_stats(rec: dict) -> tuple[bool, float, float]:
     return True, float(cycles) if cycles is not None else math.nan, float(energy) if energy is not None else math.nan
 
 
+def _problem_dims(path: Path, layer: str | None, where: str) -> dict[str, int]:
+    """The 11 dims of ``layer`` from ``layers/<layer>.yaml`` or ``problems/<layer>.yaml`` (cases without dims)."""
+    import yaml
+
+    if not layer:
+        raise LooplabError("case record has neither 'layer_dims' nor 'layer'", where)
+    for sub in ("layers", "problems"):
+        f = path / sub / f"{layer}.yaml"
+        if f.exists():
+            try:
+                inst = (yaml.safe_load(f.read_text()) or {})["problem"]["instance"]
+                return {k: int(inst.get(k, 1)) for k in LAYER_KEYS}
+            except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+                raise LooplabError(f"cannot read problem.instance: {exc}", str(f)) from None
+    raise LooplabError(f"no layer_dims and no layers/{layer}.yaml or problems/{layer}.yaml", where)
+
+
 def load_reference(path: Path, estimated_ert: bool = False, limit: int | None = None,
                    archs: Sequence[str] | None = None) -> list[Group]:
     """Groups of a ``reference/``-style folder (``archs/<name>/``, ``cases.jsonl.gz``)."""
@@ -180,9 +197,12 @@ def load_reference(path: Path, estimated_ert: bool = False, limit: int | None = 
     for rec in _read_cases(path):
         if archs and rec.get("arch") not in archs:
             continue
-        for k in ("arch", "layer_dims", "valid"):
+        where = f"{path}: case {rec.get('case_id', n)}"
+        for k in ("arch", "valid"):
             if k not in rec:
-                raise LooplabError(f"case record lacks {k!r}", f"{path}: case {rec.get('case_id', n)}")
+                raise LooplabError(f"case record lacks {k!r}", where)
+        if "layer_dims" not in rec:
+            rec["layer_dims"] = _problem_dims(path, rec.get("layer"), where)
         by_key[(rec["arch"], rec.get("layer") or json.dumps(rec["layer_dims"], sort_keys=True))].append(rec)
         n += 1
         if limit and n >= limit:

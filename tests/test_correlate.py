@@ -239,3 +239,24 @@ def test_cli_correlate_bad_data(tmp_path, capsys):
 
     assert main(["correlate", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "DATA not found" in capsys.readouterr().err
+
+
+def test_reference_layout_without_layer_dims(ref_dir, ref_cases, tmp_path):
+    """Cases that only name their layer take the dims from layers/<layer>.yaml."""
+    import shutil
+
+    root = tmp_path / "ref"
+    shutil.copytree(ref_dir / "archs" / "gemmini_8x8", root / "archs" / "gemmini_8x8")
+    shutil.copytree(ref_dir / "layers", root / "layers")
+    cases = [c for c in ref_cases if c["arch"] == "gemmini_8x8"][:100]
+    with (root / "cases.jsonl").open("w") as fh:
+        for c in cases:
+            fh.write(json.dumps({k: v for k, v in c.items() if k != "layer_dims"}) + "\n")
+    groups = C.load_reference(root)
+    assert sum(len(g) for g in groups) == 100
+    dims = {c["case_id"]: c["layer_dims"] for c in cases}
+    for g in groups:
+        assert all(dims[i] == g.dims for i in g.ids)
+    (root / "layers" / f"{cases[0]['layer']}.yaml").unlink()
+    with pytest.raises(LooplabError, match="no layer_dims"):
+        C.load_reference(root)
