@@ -69,6 +69,10 @@ def raw_serial(spec: dict) -> tuple[float, float, int]:
     tasks = plan(sp)
     kernel = resolve_kernel(sp, sum(t.n_points for t in tasks), None)  # the sweep's choice: same code path
     ctx = RunContext(str(sp.out), "analytical", "estimator", 120.0, kernel=kernel)
+    if kernel == "numba":  # one thread, as in each sweep worker: the raw loop is the serial reference
+        from looplab.sweep.worker import _numba_threads
+
+        _numba_threads(1)
     bundles = {u.accel.name: _bundle(u.accel, ctx) for t in tasks for u in t.units}
     n = 0
     t0, c0 = time.perf_counter(), time.process_time()

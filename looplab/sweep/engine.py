@@ -288,6 +288,9 @@ def check_spec(spec: SweepSpec, local: bool = True) -> None:
     if spec.backend == "timeloop" and local and shutil.which("timeloop-model") is None:
         raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's analytical "
                            "model instead: --backend analytical --out <another folder>", "backend: timeloop")
+    if local and resolve_energy(spec) == "accelergy" and shutil.which("accelergy") is None:
+        raise LooplabError("accelergy is not on PATH (see `looplab doctor`); use energy: estimator for the analytical "
+                           "backend", "execution.energy")
     if spec.backend == "analytical":
         try:
             from looplab.analytical import evaluate_batch  # noqa: F401
