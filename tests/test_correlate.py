@@ -219,6 +219,20 @@ def test_correlate_reference_subset(ref_dir, ref_cases, tmp_path):
     print(f"validity agreement {s['validity']['agreement']:.4f}")
     report = (out / "report.md").read_text()
     assert "## Validity" in report and "scatter_cycles.png" in report
+    # issue 6's acceptance bars, on this subset
+    assert s["validity"]["agreement"] == 1.0
+    for m in ("cycles", "energy"):
+        assert s[m]["within_1pct"] >= 0.999 and s[m]["mean"] <= 5e-4, m
+
+
+@needs_model
+def test_energy_with_estimated_ert_matches_timeloop(ref_dir):
+    """Energy from the Accelergy-free estimator's tables, through the model, against Timeloop's recorded energy."""
+    groups = C.load_reference(ref_dir, estimated_ert=True, archs=SUBSET)
+    assert {g.ert_source for g in groups} == {"estimated"}
+    s = C.summarize(C.evaluate_groups(groups, progress=False))
+    print(f"estimated ERT: energy mean {100 * s['energy']['mean']:.5f}% max {100 * s['energy']['max']:.4f}%")
+    assert s["energy"]["within_1pct"] >= 0.999 and s["energy"]["mean"] <= 5e-4
 
 
 @needs_model
