@@ -77,6 +77,18 @@ def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
     return proj, single, mixed, float(np.prod(sizes))
 
 
+def _sparse_projection(proj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per (data space, axis) the (at most two) dims and coefficients of the projection (-1: none)."""
+    pdim = np.full((3, 4, 2), -1, np.int64)
+    pcoef = np.zeros((3, 4, 2), np.int64)
+    for pv in range(3):
+        for a in range(4):
+            nz = np.nonzero(proj[pv, a])[0]
+            pdim[pv, a, :len(nz)] = nz
+            pcoef[pv, a, :len(nz)] = proj[pv, a, nz]
+    return pdim, pcoef
+
+
 def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536,
                    use_kernel: bool | None = None) -> BatchResult:
     """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows.
@@ -107,10 +119,12 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
         if use_kernel:
             sub = batch[rows]
             proj, single, mixed, computes = kin
+            pdim, pcoef = _sparse_projection(proj)
             sperm = sub.sperm if sub.sperm is not None else np.tile(np.arange(7), (len(sub), len(arch.storage), 1))
             e, cy, ut, el, fb = kernel.evaluate_rows(
                 sub.temporal.astype(np.int64), sub.spatial_x.astype(np.int64), sub.spatial_y.astype(np.int64),
-                sperm.astype(np.int64), sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, single, mixed,
+                sperm.astype(np.int64), sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, pdim, pcoef,
+                (proj != 0).any(axis=1), single, mixed,
                 mesh_x, mesh_y, lc.block, lc.e_read,
                 lc.e_write, lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances),
                 computes, kernel.chunks(len(sub)))

@@ -242,8 +242,9 @@ if AVAILABLE:
         return (size + A[0, entry], size * U + A[1, entry], size * F + A[2, entry], A[3, entry])
 
     @njit(cache=True, parallel=True)
-    def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, single_dim, mixed_dims, mesh_x, mesh_y, block, e_read,
-                      e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances, computes, nchunk):
+    def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x,
+                      mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances,
+                      computes, nchunk):
         B, L, _ = t.shape
         energy = np.zeros(B)
         cycles = np.zeros(B, np.int64)
@@ -294,9 +295,11 @@ if AVAILABLE:
                         for a in range(4):
                             e = 1
                             em = 1
-                            for d in range(7):
-                                e += proj[pv, a, d] * (cum[lv, d] - 1)
-                                em += proj[pv, a, d] * (below[lv, d] * sp[lv, d] - 1)
+                            for q in range(2):
+                                d = pdim[pv, a, q]
+                                if d >= 0:
+                                    e += pcoef[pv, a, q] * (cum[lv, d] - 1)
+                                    em += pcoef[pv, a, q] * (below[lv, d] * sp[lv, d] - 1)
                             ext[lv, pv, a] = e
                             s *= e
                             ms *= em
@@ -378,14 +381,15 @@ if AVAILABLE:
                                     cand = True
                             if cand:
                                 M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
+                                spans = np.zeros(4, np.int64)
+                                for a in range(4):
+                                    for dd in range(7):
+                                        spans[a] += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
                                 for m in range(M):
                                     inside = True
                                     nonzero = False
                                     for a in range(4):
-                                        span = 0
-                                        for dd in range(7):
-                                            span += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
-                                        if abs(taus[m, a]) > span:
+                                        if abs(taus[m, a]) > spans[a]:
                                             inside = False
                                         if taus[m, a] != 0:
                                             nonzero = True
