@@ -178,6 +178,70 @@ if AVAILABLE:
         return u
 
     @njit(cache=True)
+    def _distinct_u(sp_lv, below_lv, pdim_pv, pcoef_pv):
+        """Distinct child offsets of a fan-out = product over axes of the distinct values on each axis."""
+        u = 1.0
+        for a in range(4):
+            d1 = pdim_pv[a, 0]
+            d2 = pdim_pv[a, 1]
+            f1 = sp_lv[d1] if d1 >= 0 else 1
+            f2 = sp_lv[d2] if d2 >= 0 else 1
+            if f1 > 1 and f2 > 1:
+                vals = np.empty(f1 * f2, np.int64)
+                for i in range(f1):
+                    for j in range(f2):
+                        vals[i * f2 + j] = pcoef_pv[a, 0] * below_lv[d1] * i + pcoef_pv[a, 1] * below_lv[d2] * j
+                vals.sort()
+                c = 1
+                for k in range(1, f1 * f2):
+                    if vals[k] != vals[k - 1]:
+                        c += 1
+                u *= c
+            else:
+                u *= f1 * f2
+        return u
+
+    @njit(cache=True)
+    def _any_neighbour_move(offs, F, hs, vs, taus, M, possible):
+        """Clear ``possible[m]`` unless move m equals the offset difference of some mesh-neighbour pair."""
+        diffs = np.zeros((4 * F, 4), np.int64)
+        nd = 0
+        for i in range(F):
+            h = i % hs
+            v = i // hs
+            for nb in range(4):
+                hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
+                vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
+                if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
+                    continue
+                jn = vv * hs + hh
+                if jn >= F:
+                    continue
+                new = True
+                for k in range(nd):
+                    if diffs[k, 0] == offs[jn, 0] - offs[i, 0] and diffs[k, 1] == offs[jn, 1] - offs[i, 1] and \
+                            diffs[k, 2] == offs[jn, 2] - offs[i, 2] and diffs[k, 3] == offs[jn, 3] - offs[i, 3]:
+                        new = False
+                        break
+                if new:
+                    for a in range(4):
+                        diffs[nd, a] = offs[jn, a] - offs[i, a]
+                    nd += 1
+        anyp = False
+        for m in range(M):
+            if not possible[m]:
+                continue
+            hit = False
+            for k in range(nd):
+                if diffs[k, 0] == taus[m, 0] and diffs[k, 1] == taus[m, 1] and diffs[k, 2] == taus[m, 2] and \
+                        diffs[k, 3] == taus[m, 3]:
+                    hit = True
+                    break
+            possible[m] = hit
+            anyp = anyp or hit
+        return anyp
+
+    @njit(cache=True)
     def _link_dp(ext, size, taus, M, n_linked, u_link, U, F):
         """links.link_dp for one row: (delta sum, parent accesses, weighted accesses, link transfers)."""
         NONE = M
@@ -396,15 +460,18 @@ if AVAILABLE:
                                     possible[m] = inside and nonzero
                                     if possible[m]:
                                         link_possible = True
-                        if mixed_sp or link_possible:
+                        if mixed_sp:
+                            u = _distinct_u(sp[lv], below[lv], pdim[pv], pcoef[pv])
+                        if link_possible:
                             F = np.int64(fan[lv])
                             offs = np.zeros((F, 4), np.int64)
                             _children(sx[b, lv], sy[b, lv], sperm[b, lv], below[lv], proj[pv], F, offs)
+                            # keep only moves equal to some neighbour offset difference
+                            link_possible = _any_neighbour_move(offs, F, mesh_x[lv], mesh_y[lv], taus, M, possible)
                             group = np.zeros(F, np.int64)
-                            allm = np.ones(F, np.bool_)
-                            U = _groups(offs, F, allm, group)
-                            u = float(U)
+                            U = np.int64(u)
                             if link_possible:
+                                _groups(offs, F, np.ones(F, np.bool_), group)
                                 hs = mesh_x[lv]
                                 vs = mesh_y[lv]
                                 n_linked = np.zeros(M, np.int64)
