@@ -90,6 +90,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=4, help="accelerators in the small sweep (x 24 layers x 110)")
     ap.add_argument("--large", type=int, default=40, help="accelerators in the large sweep")
+    ap.add_argument("--overhead", type=int, default=160,
+                    help="accelerators in the overhead measurement (160: 422,400 points, so that start-up costs "
+                         "weigh as little as in a real sweep)")
     ap.add_argument("--workers", type=int, default=0, help="0: one per core")
     ap.add_argument("--points-per-task", type=int, help="task size (default: the spec default)")
     ap.add_argument("--kernel", choices=["numba", "numpy"],
@@ -102,6 +105,13 @@ def main() -> int:
         args.kernel = "numba" if getattr(_k, "AVAILABLE", False) else "numpy"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = args.workers or cores
+    if args.kernel == "numba":  # compile (or load from numba's cache) once, before anything is timed
+        t0 = time.perf_counter()
+        warm = parse_spec(spec_dict(Path(tempfile.gettempdir()) / "looplab-bench-warm", 1, 1, 110, "numba"))
+        raw_serial({**spec_dict(warm.out, 1, 1, 110, "numba"), "workloads": [{"workload": "resnet50",
+                                                                               "layers": [0]}]})
+        print(f"numba kernel warm-up (first compile on this machine, else a cache load): "
+              f"{time.perf_counter() - t0:.1f} s, not counted below")
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="looplab-bench-sweep-"))
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"bench_sweep: analytical backend ({args.kernel} path), {cores} cores, {workers} workers, "
@@ -124,8 +134,8 @@ def main() -> int:
               f"x{b['peak_rss_driver_mib'] / a['peak_rss_driver_mib']:.2f}, worker peak "
               f"x{b['peak_rss_worker_mib'] / a['peak_rss_worker_mib']:.2f}")
 
-        print(f"\n== overhead over raw evaluation, side by side ({args.large} accelerators)")
-        spec = spec_dict(tmp / "overhead", args.large, workers, args.points_per_task, args.kernel)
+        print(f"\n== overhead over raw evaluation, side by side ({args.overhead} accelerators)")
+        spec = spec_dict(tmp / "overhead", args.overhead, workers, args.points_per_task, args.kernel)
         raw_s, raw_cpu, raw_n = raw_serial(spec)
         s = run_cli_sweep(spec, tmp)
         ideal = raw_s / workers
@@ -148,10 +158,11 @@ def main() -> int:
         print("worker time split: " + ", ".join(
             f"{k[2:]} {wt.get(k, 0):.2f} s ({wt.get(k, 0) / tot:.0%})"
             for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write")))
-        lean = {**spec, "out": str(tmp / "overhead-noyaml"), "name": "bench-noyaml", "store": {"mapping_yaml": False}}
-        s2 = run_cli_sweep(lean, tmp)
+        yaml_spec = {**spec, "out": str(tmp / "overhead-yaml"), "name": "bench-yaml", "store": {"mapping_yaml": True}}
+        s2 = run_cli_sweep(yaml_spec, tmp)
         cpu2 = s2["cpu_s_driver"] + s2["cpu_s_children"]
-        print(f"same sweep with store.mapping_yaml: false: {s2['wall_s']:.2f} s, overhead wall "
+        print(f"same sweep storing every mapping's YAML too (store.mapping_yaml: true): {s2['wall_s']:.2f} s, "
+              "overhead wall "
               f"{s2['wall_s'] / ideal - 1:+.1%}, CPU {cpu2 / raw_cpu - 1:+.1%}")
     finally:
         if not args.keep:

@@ -77,6 +77,25 @@ def test_export_formats(two_sweeps, tmp_path):
         export(a, tmp_path / "y.csv", columns=["nope"])
 
 
+def test_export_rebuilds_mapping_yaml(two_sweeps, tmp_path):
+    """An analytical sweep stores no YAML by default; export --mapping-yaml rebuilds exactly the text a sweep
+    with store.mapping_yaml: true writes."""
+    tmp, (a, _) = two_sweeps
+    spec = yaml.safe_load(_spec(tmp_path, "y", [0, 1]).read_text())
+    spec["store"] = {"mapping_yaml": True}
+    (tmp_path / "y.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(tmp_path / "y.yaml"), "--no-progress"]) == 0
+    stored = open_store(tmp_path / "y").read(columns=["task_id", "point", "mapping_yaml"])
+    assert stored["mapping_yaml"].null_count == 0
+    assert open_store(a).read(columns=["mapping_yaml"])["mapping_yaml"].null_count == open_store(a).n_rows()
+    assert main(["dataset", "export", str(a), "--out", str(tmp_path / "a.parquet"), "--mapping-yaml",
+                 "--columns", "task_id", "point", "mapping_yaml"]) == 0
+    rebuilt = pq.read_table(tmp_path / "a.parquet")
+    assert rebuilt.column_names == ["task_id", "point", "mapping_yaml"]
+    assert rebuilt.sort_by([("task_id", "ascending"), ("point", "ascending")]).equals(
+        stored.sort_by([("task_id", "ascending"), ("point", "ascending")]))
+
+
 def test_cli_sweep_refuses_to_mix(two_sweeps, capsys):
     tmp, (a, _) = two_sweeps
     spec = _spec(tmp, "a", [0, 1])

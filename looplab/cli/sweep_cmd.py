@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--columns", nargs="+", help="only these columns")
     e.add_argument("--valid-only", action="store_true", help="only rows the backend found valid")
     e.add_argument("--limit", type=int, help="at most this many rows")
+    e.add_argument("--mapping-yaml", action="store_true",
+                   help="fill the mapping_yaml column where the sweep did not store it (analytical sweeps)")
     e.set_defaults(func=_cmd_export)
 
     demo = sub.add_parser("demo", help="run the pipeline small: emit, sample, sweep, correlate")
@@ -65,7 +67,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {len(tasks)} tasks, {sum(t.n_points for t in tasks)} points -> {spec.out} "
               f"(plan {spec.plan_hash})")
         for t in tasks[:5]:
-            print(f"  {t.id}: {t.accel.name} x {t.layer_names}: {t.n_points} points in {len(t.units)} sampler "
+            print(f"  {t.id}: {t.accel_names} x {t.layer_names}: {t.n_points} points in {len(t.units)} sampler "
                   f"batches")
         return 0
     summary = run_sweep(spec, resume=args.resume, scheduler=args.scheduler, workers=args.workers,
@@ -95,7 +97,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from looplab.sweep.dataset import export
 
-    r = export(args.path, args.out, args.format, args.columns, args.valid_only, args.limit)
+    r = export(args.path, args.out, args.format, args.columns, args.valid_only, args.limit, args.mapping_yaml)
     print(f"wrote {r['rows']} rows to {r['out']} ({r['format']})")
     return 0
 

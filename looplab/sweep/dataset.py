@@ -129,8 +129,9 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def export(path: str | Path, out: str | Path, fmt: str | None = None, columns: list[str] | None = None,
-           valid_only: bool = False, limit: int | None = None) -> dict[str, Any]:
-    """Write the dataset as one Parquet, CSV or JSON-lines file, streaming batch by batch."""
+           valid_only: bool = False, limit: int | None = None, mapping_yaml: bool = False) -> dict[str, Any]:
+    """Write the dataset as one Parquet, CSV or JSON-lines file, streaming batch by batch. ``mapping_yaml``
+    fills the ``mapping_yaml`` column where the sweep did not store it (rebuilt from ``mapping_vec``)."""
     import pyarrow.csv as pcsv
     import pyarrow.dataset as ds
 
@@ -148,13 +149,28 @@ def export(path: str | Path, out: str | Path, fmt: str | None = None, columns: l
         if bad:
             raise LooplabError(f"unknown columns {bad}", "--columns")
     flt = ds.field("valid") == True if valid_only else None  # noqa: E712 - an Arrow expression
+    read_cols = columns
+    if mapping_yaml and columns is not None:
+        need = ["family", "mapping_vec", "mapping_yaml"] + [c for c in dset.schema.names if c.startswith("arch_")]
+        read_cols = list(dict.fromkeys(columns + need))
+    arch_cache: dict = {}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     n = 0
     writer: Any = None
     try:
         with open(tmp, "wb") as fh:
-            for batch in dset.to_batches(columns=columns, filter=flt, batch_size=8192):
+            for batch in dset.to_batches(columns=read_cols, filter=flt, batch_size=8192):
+                if mapping_yaml and batch.num_rows:
+                    from looplab.sweep.rows import mapping_yaml_for_rows
+
+                    have = batch.column("mapping_yaml")
+                    if have.null_count:
+                        made = mapping_yaml_for_rows(batch, arch_cache)
+                        batch = batch.set_column(batch.schema.get_field_index("mapping_yaml"), "mapping_yaml",
+                                                 pc.coalesce(have, made))
+                if read_cols is not columns:
+                    batch = batch.select(columns)
                 if limit is not None and n + batch.num_rows > limit:
                     batch = batch.slice(0, limit - n)
                 if batch.num_rows == 0:

@@ -168,7 +168,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
         ex = _Serial() if n == 1 else _Pool(n)
         where = "in-process" if n == 1 else f"{n} local worker processes"
         threads = max(1, cores // n)
-    ctx = RunContext(str(spec.out), spec.backend, energy, spec.execution.timeout_s, spec.store.mapping_yaml,
+    ctx = RunContext(str(spec.out), spec.backend, energy, spec.execution.timeout_s, spec.store.with_yaml(spec.backend),
                      spec.store.compression, kernel, threads)
     energy_note = {"estimator": "looplab energy estimator (Accelergy not found)",
                    "accelergy": "Accelergy ERT/ART, once per architecture"}[energy]

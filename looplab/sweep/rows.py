@@ -295,3 +295,33 @@ def from_batch_result(br: Any, arch: ArchSpec) -> dict[str, Any]:
                 for ti, t in enumerate(TENSORS):
                     cols[f"{a}_{lv}_{t}"] = pa.array(arr[:, li, ti], mask=mask)
     return cols
+
+
+def mapping_yaml_for_rows(table: pa.Table | pa.RecordBatch, cache: dict | None = None) -> pa.Array:
+    """The mapping YAML of stored rows (the text :func:`build_table` writes with ``mapping_yaml`` on), rebuilt
+    from ``family``, the ``arch_<param>`` columns and ``mapping_vec`` -- for datasets swept without it."""
+    from arch_gen import config_from_params, render_arch
+    from looplab.archspec import parse_arch
+    from mappers.flat import from_vector
+
+    cache = {} if cache is None else cache
+    n = table.num_rows
+    if n == 0:
+        return pa.array([], pa.string())
+    fam = table.column("family").to_pylist()
+    pcols = [c for c in table.schema.names if c.startswith("arch_") and c != "arch_origin"]
+    pvals = [table.column(c).to_pylist() for c in pcols]
+    keys = [(fam[i], tuple((c[5:], v[i]) for c, v in zip(pcols, pvals, strict=True) if v[i] is not None))
+            for i in range(n)]
+    vec = table.column("mapping_vec")
+    out = np.empty(n, dtype=object)
+    for key in dict.fromkeys(keys):
+        idx = np.array([i for i in range(n) if keys[i] == key])
+        if key not in cache:
+            params = {k: (int(v) if float(v).is_integer() else v) for k, v in key[1]}
+            cache[key] = parse_arch(render_arch(config_from_params(key[0], params)))
+        arch = cache[key]
+        width = len(arch.storage) * (7 * 5 + 3)
+        x = np.array([vec[int(i)].as_py()[:width] for i in idx], np.float64)
+        out[idx] = mapping_yaml_texts(from_vector(x, arch.storage_names), spatial_levels(arch))
+    return pa.array(out, pa.string())

@@ -77,7 +77,10 @@ class Execution:
 
 @dataclass(frozen=True)
 class StoreOptions:
-    mapping_yaml: bool = True  # store the Timeloop mapping YAML of every point
+    mapping_yaml: bool | None = None  # store each point's mapping YAML; None (auto): for the Timeloop backends
+
+    def with_yaml(self, backend: str) -> bool:
+        return self.mapping_yaml if self.mapping_yaml is not None else backend != "analytical"
     compression: str = "lz4"  # fast; zstd: ~40% smaller files, slower to write
 
 
@@ -251,7 +254,10 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
                           _int(e.get("max_attempts", 2), f"{where}: execution.max_attempts", 1),
                           float(timeout), energy, kernel)
     s = _keys(d.get("store", {}), {"mapping_yaml", "compression"}, f"{where}: store")
-    store = StoreOptions(bool(s.get("mapping_yaml", True)), str(s.get("compression", "lz4")))
+    my = s.get("mapping_yaml", "auto")
+    if my not in ("auto", True, False):
+        raise LooplabError(f"expected true, false or auto, got {my!r}", f"{where}: store.mapping_yaml")
+    store = StoreOptions(None if my == "auto" else my, str(s.get("compression", "lz4")))
     if store.compression not in ("zstd", "snappy", "gzip", "none", "lz4", "brotli"):
         raise LooplabError(f"unknown compression {store.compression!r}", f"{where}: store.compression")
 

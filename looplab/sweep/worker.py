@@ -34,7 +34,7 @@ class RunContext:
     backend: str
     energy: str  # accelergy | estimator (resolved from "auto" by the driver)
     timeout_s: float
-    mapping_yaml: bool = True
+    mapping_yaml: bool = False
     compression: str = "lz4"
     kernel: str = "numpy"  # analytical model path: numba | numpy (resolved by the driver)
     kernel_threads: int = 1  # numba threads per worker
@@ -70,12 +70,13 @@ def _bundle(acc: AccelRef, ctx: RunContext) -> ArchBundle:
             return _BUNDLES[key]
     text = arch_yaml_text(acc)
     cache = Path(ctx.out) / "arch_cache" / acc.name
-    cache.mkdir(parents=True, exist_ok=True)
     arch_path = cache / "arch.yaml"
-    if not arch_path.is_file() or arch_path.read_text() != text:
-        from looplab.sweep.store import atomic_write_bytes
+    if ctx.backend != "analytical" or ctx.energy == "accelergy":  # the simulators read the file
+        cache.mkdir(parents=True, exist_ok=True)
+        if not arch_path.is_file() or arch_path.read_text() != text:
+            from looplab.sweep.store import atomic_write_bytes
 
-        atomic_write_bytes(arch_path, text.encode())
+            atomic_write_bytes(arch_path, text.encode())
     spec = parse_arch(text, source=f"{acc.name} (arch.yaml)")
     ert = ert_path = art_path = None
     if ctx.energy == "accelergy":
@@ -86,6 +87,10 @@ def _bundle(acc: AccelRef, ctx: RunContext) -> ArchBundle:
             from looplab.energy.ert import load_ert
 
             ert = load_ert(ert_path)
+    elif ctx.backend == "analytical":  # looplab's estimator, once per architecture (not once per batch)
+        from looplab.energy.estimator import estimate_ert
+
+        ert = estimate_ert(spec)
     bundle = ArchBundle(text, arch_path, spec, ert, ert_path, art_path, schema_for(spec, list(acc.params)))
     with _LOCK:
         _BUNDLES[key] = bundle
