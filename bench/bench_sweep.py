@@ -59,7 +59,8 @@ def run_cli_sweep(spec: dict, tmp: Path) -> dict:
 
 
 def raw_serial(spec: dict) -> tuple[float, float, int]:
-    """The work itself, nothing else: per task, sample + evaluate_batch (arch setup excluded, as in the sweep)."""
+    """The work itself, nothing else: per architecture its setup (render, parse, ERT), per batch sample +
+    evaluate_batch."""
     from looplab.analytical import evaluate_batch
     from looplab.sweep.engine import resolve_kernel
     from looplab.sweep.worker import RunContext
@@ -73,12 +74,11 @@ def raw_serial(spec: dict) -> tuple[float, float, int]:
         from looplab.sweep.worker import _numba_threads
 
         _numba_threads(1)
-    bundles = {u.accel.name: _bundle(u.accel, ctx) for t in tasks for u in t.units}
     n = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for t in tasks:
         for u in t.units:
-            b = bundles[u.accel.name]
+            b = _bundle(u.accel, ctx)  # the architecture: rendered, parsed, its ERT estimated (once per arch)
             batch, _ = sample_mappings(b.spec, dict(u.layer.dims), u.n_valid, u.n_invalid, seed=u.seed,
                                        family=u.accel.family)
             evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch, use_kernel=kernel == "numba")
@@ -143,7 +143,7 @@ def main() -> int:
         cpu = s["cpu_s_driver"] + s["cpu_s_children"]
         util = cpu / (s["wall_s"] * cores)
         wt = s["worker_time_s"]
-        print(f"raw work (sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s wall, "
+        print(f"raw work (arch setup + sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s wall, "
               f"{raw_cpu:.2f} CPU s ({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: {ideal:.2f} s")
         print(f"sweep ({s['executor']}): {s['rows_run']} points in {s['wall_s']:.2f} s "
               f"({s['points_per_s']:.0f} pts/s), {cpu:.2f} CPU s")
