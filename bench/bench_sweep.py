@@ -3,12 +3,14 @@
 1. peak memory of sweeps of ~10k and ~100k points (same task size, 10x the accelerators): the driver's and the
    largest worker's ru_maxrss, each sweep in its own ``python -m looplab sweep`` process -- must not grow with
    the sweep size;
-2. the sweep's overhead over raw evaluation time, side by side: the same tasks' raw work (sample the mappings +
-   ``evaluate_batch`` on the whole batch) in one process, serially, vs the sweep on every core (process pool,
-   rows built, Parquet parts written, manifest kept); overhead = sweep wall / (raw serial time / cores) - 1;
-   core utilisation = CPU seconds of driver + workers / (wall x cores).
+2. the sweep's overhead over raw evaluation time, side by side: the same points' raw work (per architecture its
+   setup -- render, parse, ERT -- and per batch sample the mappings + ``evaluate_batch`` on the whole batch) in
+   one fresh process, serially, vs the sweep on every core (process pool, rows built, Parquet parts written,
+   manifest kept); overhead = sweep wall / (raw serial time / workers) - 1, and the same in CPU seconds;
+   core utilisation = CPU seconds of driver + workers / (wall x cores). Also the cost of storing the YAML.
 
-    .venv/bin/python bench/bench_sweep.py [--small 4] [--large 40] [--workers 0] [--keep DIR]
+    .venv/bin/python bench/bench_sweep.py [--small 4] [--large 40] [--overhead 160] [--workers 0]
+                                          [--kernel numba|numpy] [--points-per-task N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -86,7 +88,24 @@ def raw_serial(spec: dict) -> tuple[float, float, int]:
     return time.perf_counter() - t0, time.process_time() - c0, n
 
 
+def raw_in_subprocess(spec: dict, tmp: Path) -> tuple[float, float, int]:
+    """:func:`raw_serial` in a fresh process, so that it runs under the same conditions as a sweep worker."""
+    path = tmp / "raw-spec.json"
+    path.write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, __file__, "--raw-only", str(path)], capture_output=True, text=True,
+                          env=env)
+    if proc.returncode != 0:
+        sys.exit(f"raw loop failed:\n{proc.stderr}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    return r["wall"], r["cpu"], r["n"]
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--raw-only":
+        wall, cpu, n = raw_serial(json.loads(Path(sys.argv[2]).read_text()))
+        print(json.dumps({"wall": wall, "cpu": cpu, "n": n}))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=4, help="accelerators in the small sweep (x 24 layers x 110)")
     ap.add_argument("--large", type=int, default=40, help="accelerators in the large sweep")
@@ -136,15 +155,16 @@ def main() -> int:
 
         print(f"\n== overhead over raw evaluation, side by side ({args.overhead} accelerators)")
         spec = spec_dict(tmp / "overhead", args.overhead, workers, args.points_per_task, args.kernel)
-        raw_s, raw_cpu, raw_n = raw_serial(spec)
+        raw_s, raw_cpu, raw_n = raw_in_subprocess(spec, tmp)
         s = run_cli_sweep(spec, tmp)
         ideal = raw_s / workers
         over = s["wall_s"] / ideal - 1
         cpu = s["cpu_s_driver"] + s["cpu_s_children"]
         util = cpu / (s["wall_s"] * cores)
         wt = s["worker_time_s"]
-        print(f"raw work (arch setup + sample + evaluate_batch), 1 process: {raw_n} points in {raw_s:.2f} s wall, "
-              f"{raw_cpu:.2f} CPU s ({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: {ideal:.2f} s")
+        print(f"raw work (arch setup + sample + evaluate_batch), 1 fresh process: {raw_n} points in "
+              f"{raw_s:.2f} s wall, {raw_cpu:.2f} CPU s ({raw_n / raw_s:.0f} pts/s)  -> ideal on {workers} workers: "
+              f"{ideal:.2f} s")
         print(f"sweep ({s['executor']}): {s['rows_run']} points in {s['wall_s']:.2f} s "
               f"({s['points_per_s']:.0f} pts/s), {cpu:.2f} CPU s")
         print(f"overhead, wall: {over:+.1%} (sweep wall / (raw wall / {workers}) - 1; target <= 10%)")
@@ -155,6 +175,10 @@ def main() -> int:
         print(f"core utilisation: {util:.0%} of {cores} cores (driver {s['cpu_s_driver']:.1f} CPU s, workers "
               f"{s['cpu_s_children']:.1f} CPU s, wall {s['wall_s']:.1f} s)")
         tot = sum(wt.get(k, 0) for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write"))
+        inner = sum(wt.get(k, 0) for k in ("t_setup", "t_sample", "t_eval"))
+        print(f"overhead vs the same work timed inside the workers (setup + sample + eval = {inner:.2f} s): "
+              f"{cpu / inner - 1:+.1%} CPU (the stricter figure: the raw loop alone runs slower than the same "
+              f"calls inside a worker)")
         print("worker time split: " + ", ".join(
             f"{k[2:]} {wt.get(k, 0):.2f} s ({wt.get(k, 0) / tot:.0%})"
             for k in ("t_setup", "t_sample", "t_eval", "t_build", "t_write")))
