@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench timeloop-sweep report docker-build clean
+.PHONY: setup demo test lint bench timeloop-sweep report docker-build docker-test docker-sweep clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,10 +34,17 @@ timeloop-sweep: $(STAMP)
 	$(BIN)/looplab sweep sweeps/default.yaml --resume
 
 report: $(STAMP)
-	$(BIN)/looplab correlate tests/data/reference_small --out $(OUT)/report
+	$(BIN)/looplab correlate tests/data/reference --out $(OUT)/report
 
 docker-build:
 	docker build -f docker/Dockerfile -t looplab:latest .
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info
+
+docker-test:
+	docker run --rm looplab:latest python -m pytest -m "timeloop or pytimeloop" -ra
+
+docker-sweep:
+	mkdir -p $(OUT)
+	docker run --rm -v "$(PWD)/$(OUT):/opt/looplab/out" looplab:latest make timeloop-sweep
