@@ -121,7 +121,10 @@ def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
     """Parse an architecture given as YAML text, a file path, or the loaded mapping."""
     if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and Path(data).exists()):
         source = source or str(data)
-        data = Path(data).read_text()
+        try:
+            data = Path(data).read_text()
+        except OSError as exc:
+            raise LooplabError(f"cannot read architecture file: {exc.strerror}", source) from None
     if isinstance(data, str):
         try:
             data = yaml.safe_load(data)
@@ -149,7 +152,8 @@ def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
         if cls is None:
             raise LooplabError("component has no 'class'", w)
         instances = int(_num(attrs.get("instances", mult), f"{w}.instances"))
-        mesh_x = int(_num(attrs.get("meshX", 1), f"{w}.meshX"))
+        # Timeloop's default mesh is one row: meshX = instances.
+        mesh_x = int(_num(attrs.get("meshX", instances), f"{w}.meshX"))
         if cls in COMPUTE_CLASSES:
             levels.append(Level(name, cls, path, instances, mesh_x, attrs,
                                 datawidth=int(attrs.get("datawidth", 8)), width=int(attrs.get("width", 8))))

@@ -45,3 +45,18 @@ def test_mapping_bad_input_names_the_entry():
 def test_arch_bad_input():
     with pytest.raises(LooplabError, match="missing top-level 'architecture'"):
         parse_arch({"arch": {}})
+
+
+def test_arch_missing_file_and_default_mesh(tmp_path):
+    with pytest.raises(LooplabError, match="cannot read architecture file"):
+        parse_arch(tmp_path / "nope.yaml")
+    text = (
+        "architecture:\n  version: 0.4\n  subtree:\n  - name: S\n    local:\n"
+        "    - {name: DRAM, class: DRAM, attributes: {width: 64, datawidth: 8}}\n"
+        "    - {name: Buf, class: SRAM, attributes: {depth: 64, width: 8, datawidth: 8, instances: 4}}\n"
+        "    - {name: MACC, class: intmac, attributes: {datawidth: 8, instances: 4}}\n"
+    )
+    spec = parse_arch(text)
+    # Timeloop's default mesh is a single row: meshX = instances, so DRAM's fan-out to Buf is along X.
+    assert spec.level("Buf").mesh_x == 4
+    assert (spec.level("DRAM").fanout_x, spec.level("DRAM").fanout_y) == (4, 1)
