@@ -201,7 +201,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
             idx = idx[: max(0, need[ok])]
             if len(idx):
                 got[ok].append(cand[idx])
-                vals[ok].append(Validity(v.valid[idx], v.failed_level[idx], v.kind[idx], v.reason[idx]))
+                vals[ok].append(v.take(idx))
                 need[ok] -= len(idx)
     if strict and (need[True] > 0 or need[False] > 0):
         raise LooplabError(
@@ -211,8 +211,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
     vparts = vals[True] + vals[False]
     if parts:
         batch = MappingBatch.concat(parts)
-        validity = Validity(*(np.concatenate([getattr(x, f) for x in vparts])
-                              for f in ("valid", "failed_level", "kind", "reason")))
+        validity = Validity.concat(vparts)
     else:
         batch = gen.draw(rng, 0, (0.0, 1.0), (0.0, 0.0))
         validity = check_batch(arch, dims, batch)

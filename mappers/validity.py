@@ -20,6 +20,7 @@ or ``instances / meshX``. Everything here is a pure function of (architecture, l
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,17 +34,101 @@ R, S, P, Q, C, K, N = range(7)
 CAPACITY, FANOUT, FACTORS = "capacity", "fanout", "factors"
 
 
-@dataclass
-class Validity:
-    """Per-mapping verdicts of :func:`check_batch` (all arrays have length ``B``)."""
+@dataclass(frozen=True)
+class Check:
+    """One of Timeloop's checks: the level it names, the failure kind and the text after the level name
+    (``{v}`` is the mapped value of the failing mapping)."""
 
-    valid: np.ndarray  # bool
-    failed_level: np.ndarray  # object: level name as Timeloop names it, or None
-    kind: np.ndarray  # object: "capacity" | "fanout" | "factors" | None
-    reason: np.ndarray  # object: Timeloop's text after "couldn't map level X: ", or None
+    level: str | None
+    kind: str
+    template: str
+
+
+class Validity:
+    """Per-mapping verdicts of :func:`check_batch` (every array has length ``B``).
+
+    Stored as numbers (``code``: index of the first failing :class:`Check`, -1 when valid; ``value``: the mapped
+    value it failed on); the per-row texts ``failed_level``, ``kind`` and ``reason`` are built on first access,
+    so hot loops that need only the verdict (sampling, batched evaluation) never format a string.
+    """
+
+    def __init__(self, valid: np.ndarray, code: np.ndarray, value: np.ndarray, checks: tuple[Check, ...],
+                 text: dict[int, str] | None = None) -> None:
+        self.valid = valid
+        self.code = code
+        self.value = value
+        self.checks = checks
+        self.text = text or {}  # row -> full reason, for checks whose text is not one value (factor products)
+        self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def all_valid(cls, n: int) -> Validity:
+        return cls(np.ones(n, bool), np.full(n, -1, np.int32), np.zeros(n, np.int64), ())
 
     def __len__(self) -> int:
         return int(self.valid.shape[0])
+
+    def _column(self, name: str) -> np.ndarray:
+        if name in self._cache:
+            return self._cache[name]
+        n = len(self)
+        if name == "reason":
+            out = np.full(n, None, object)
+            for c, chk in enumerate(self.checks):
+                rows = np.flatnonzero(self.code == c)
+                if len(rows):
+                    out[rows] = [self.text.get(int(i)) or chk.template.format(v=v)
+                                 for i, v in zip(rows.tolist(), self.value[rows].tolist(), strict=True)]
+        else:
+            table = np.array([getattr(c, "level" if name == "failed_level" else "kind") for c in self.checks]
+                             + [None], object)
+            out = table[np.where(self.code < 0, len(self.checks), self.code)]
+        self._cache[name] = out
+        return out
+
+    @property
+    def failed_level(self) -> np.ndarray:
+        """object[B]: the level name as Timeloop names it, or None."""
+        return self._column("failed_level")
+
+    @property
+    def kind(self) -> np.ndarray:
+        """object[B]: "capacity" | "fanout" | "factors" | None."""
+        return self._column("kind")
+
+    @property
+    def reason(self) -> np.ndarray:
+        """object[B]: Timeloop's text after "couldn't map level X: ", or None."""
+        return self._column("reason")
+
+    def take(self, idx: np.ndarray) -> Validity:
+        """The verdicts of rows ``idx``."""
+        idx = np.asarray(idx)
+        rows = np.arange(len(self))[idx]
+        text = {j: self.text[int(i)] for j, i in enumerate(rows.tolist()) if int(i) in self.text} if self.text else {}
+        return Validity(self.valid[idx], self.code[idx], self.value[idx], self.checks, text)
+
+    @staticmethod
+    def concat(parts: list[Validity]) -> Validity:
+        """Rows of ``parts`` one after the other (their check tables are merged)."""
+        checks: list[Check] = []
+        index: dict[Check, int] = {}
+        codes, text, off = [], {}, 0
+        for p in parts:
+            remap = np.empty(len(p.checks) + 1, np.int32)
+            remap[-1] = -1
+            for c, chk in enumerate(p.checks):
+                if chk not in index:
+                    index[chk] = len(checks)
+                    checks.append(chk)
+                remap[c] = index[chk]
+            codes.append(remap[p.code])  # code -1 picks remap[-1] = -1
+            text.update({off + i: t for i, t in p.text.items()})
+            off += len(p)
+        if not parts:
+            return Validity.all_valid(0)
+        return Validity(np.concatenate([p.valid for p in parts]), np.concatenate(codes),
+                        np.concatenate([p.value for p in parts]), tuple(checks), text)
 
     def error_line(self, i: int) -> str | None:
         """The line timeloop-model prints for mapping ``i`` (None when it is valid)."""
@@ -156,89 +241,166 @@ def tile_sizes(cum: np.ndarray, conv: dict[str, int]) -> np.ndarray:
     return np.stack([weights, inputs, outputs], axis=-1)
 
 
-def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch) -> Validity:
-    """Timeloop's verdict, first failing level, failure kind and reason for every mapping of ``batch``."""
+@dataclass(frozen=True)
+class Plan:
+    """Timeloop's checks for one (architecture, layer), in the order Timeloop runs them, as numbers.
+
+    ``checks[0]`` is the factor-product check, ``checks[1:4]`` the arithmetic level's; ``code[l]`` holds the
+    indices of storage level ``l``'s capacity, minimum-utilization, instances, X and Y checks (-1: not checked).
+    ``pdim``/``pcoef`` [3, 4, 2]: per data space and tile axis the (up to two) dims and coefficients of its extent.
+    """
+
+    checks: tuple[Check, ...]
+    size: np.ndarray  # int64 [7]
+    conv: dict[str, int]
+    pdim: np.ndarray
+    pcoef: np.ndarray
+    arith: np.ndarray  # int64 [3]: instances, meshX, meshY of the arithmetic level
+    cap: np.ndarray  # int64 [L]
+    floor: np.ndarray  # float64 [L]
+    inst: np.ndarray  # int64 [L]
+    mx: np.ndarray  # int64 [L]
+    my: np.ndarray  # int64 [L]
+    code: np.ndarray  # int32 [L, 5]
+
+
+def plan(arch: ArchSpec, dims: dict[str, Any]) -> Plan:
+    """The :class:`Plan` of ``arch`` and layer ``dims``."""
     size, conv = _layer(dims)
-    t, sx, sy, keep = _align(arch, batch)
+    comp = arch.compute
+    cmx, cmy = mesh(comp)
+    checks = [Check(None, FACTORS, "factor products do not match the layer"),
+              Check(comp.name, FANOUT, f"mapped max Arithmetic instances {{v}} exceeds hardware instances "
+                                       f"{comp.instances}"),
+              Check(comp.name, FANOUT, f"mapped max Arithmetic X expansion {{v}} exceeds hardware instances {cmx}"),
+              Check(comp.name, FANOUT, f"mapped max Arithmetic Y expansion {{v}} exceeds hardware instances {cmy}")]
+    L = len(arch.storage)
+    cap_a, floor_a = np.zeros(L, np.int64), np.zeros(L)
+    inst_a, mx_a, my_a = np.zeros(L, np.int64), np.zeros(L, np.int64), np.zeros(L, np.int64)
+    code = np.full((L, 5), -1, np.int32)
+
+    def add(chk: Check) -> int:
+        checks.append(chk)
+        return len(checks) - 1
+
+    for i, lvl in enumerate(arch.storage):
+        cap, min_util = capacity(lvl)
+        if cap is not None:
+            cap_a[i] = cap
+            code[i, 0] = add(Check(lvl.name, CAPACITY, f"mapped tile size {{v}} exceeds buffer capacity {cap}"))
+            if min_util > 0:
+                floor_a[i] = cap * min_util
+                code[i, 1] = add(Check(lvl.name, CAPACITY, f"mapped tile size {{v}} is less than constrained minimum "
+                                                           f"utilization {floor_a[i]:g}"))
+        bmx, bmy = mesh(lvl)
+        inst_a[i], mx_a[i], my_a[i] = lvl.instances, bmx, bmy
+        code[i, 2] = add(Check(lvl.name, FANOUT, f"mapped instances {{v}} exceeds available hardware instances "
+                                                 f"{lvl.instances}"))
+        for j, (axis, m) in enumerate((("X", bmx), ("Y", bmy))):
+            code[i, 3 + j] = add(Check(lvl.name, FANOUT,
+                                       f"mapped {axis} expansion {{v}} exceeds available hardware instances {m}"))
+    # Tile axes: Weights (R, S, C, K); Inputs (C, N, W = P*Wstride + R*Wdilation, H = Q*Hstride + S*Hdilation);
+    # Outputs (P, Q, K, N).
+    pdim = np.full((3, 4, 2), -1, np.int64)
+    pcoef = np.zeros((3, 4, 2), np.int64)
+    axes = [[[(R, 1)], [(S, 1)], [(C, 1)], [(K, 1)]],
+            [[(C, 1)], [(N, 1)], [(P, conv["Wstride"]), (R, conv["Wdilation"])],
+             [(Q, conv["Hstride"]), (S, conv["Hdilation"])]],
+            [[(P, 1)], [(Q, 1)], [(K, 1)], [(N, 1)]]]
+    for pv, tensor in enumerate(axes):
+        for a, terms in enumerate(tensor):
+            for q, (d, c) in enumerate(terms):
+                pdim[pv, a, q], pcoef[pv, a, q] = d, c
+    return Plan(tuple(checks), size, conv, pdim, pcoef, np.array([comp.instances, cmx, cmy], np.int64),
+                cap_a, floor_a, inst_a, mx_a, my_a, code)
+
+
+def _check_numpy(pl: Plan, t: np.ndarray, sx: np.ndarray, sy: np.ndarray,
+                 keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code, value) per row, with numpy arrays over the batch (the reference for the compiled path)."""
     B = t.shape[0]
     valid = np.ones(B, bool)
-    failed = np.full(B, None, object)
-    kind = np.full(B, None, object)
-    reason = np.full(B, None, object)
-    if B == 0:
-        return Validity(valid, failed, kind, reason)
+    code = np.full(B, -1, np.int32)
+    value = np.zeros(B, np.int64)
 
-    def fail(mask: np.ndarray, level: str | None, k: str, texts: Any) -> None:
+    def fail(mask: np.ndarray, c: int, mapped: np.ndarray | None) -> None:
         hit = mask & valid
-        if not hit.any():
+        if c < 0 or not hit.any():
             return
         valid[hit] = False
-        failed[hit] = level
-        kind[hit] = k
-        if isinstance(texts, str):
-            reason[hit] = texts
-        else:
-            reason[hit] = [texts(i) for i in np.flatnonzero(hit)]
+        code[hit] = c
+        if mapped is not None:
+            value[hit] = mapped[hit]
 
-    # Factor products must equal the layer (Timeloop refuses such a mapping before evaluating it).
     cum = np.cumprod(t * sx * sy, axis=1)  # [B, L, 7] factors at this level and below
-    prod = cum[:, -1]  # [B, 7]
-    bad = (prod != size).any(axis=1)
-    if bad.any():
-        def factor_text(i: int) -> str:
-            parts = [f"{d}: factors give {prod[i, j]}, layer has {size[j]}" for j, d in enumerate(DIMS)
-                     if prod[i, j] != size[j]]
-            return "factor products do not match the layer (" + "; ".join(parts) + ")"
-        fail(bad, None, FACTORS, factor_text)
-
+    fail((cum[:, -1] != pl.size).any(axis=1), 0, None)
     # Spatial extent per level: product over dims of the X / Y factors; cumulative from the outside in.
-    lx = sx.prod(axis=2)  # [B, L]
-    ly = sy.prod(axis=2)
+    rx = np.cumprod(sx.prod(axis=2)[:, ::-1], axis=1)[:, ::-1]
+    ry = np.cumprod(sy.prod(axis=2)[:, ::-1], axis=1)[:, ::-1]
     # above_x[:, i] = product of X factors of levels strictly outside level i.
-    rx = np.cumprod(lx[:, ::-1], axis=1)[:, ::-1]
-    ry = np.cumprod(ly[:, ::-1], axis=1)[:, ::-1]
     above_x = np.concatenate([rx[:, 1:], np.ones((B, 1), np.int64)], axis=1)
     above_y = np.concatenate([ry[:, 1:], np.ones((B, 1), np.int64)], axis=1)
     all_x, all_y = rx[:, 0], ry[:, 0]
-
-    # 1. Arithmetic level.
-    comp = arch.compute
-    mx, my = mesh(comp)
-    inst = all_x * all_y
-    fail(inst > comp.instances, comp.name, FANOUT,
-         lambda i: f"mapped max Arithmetic instances {inst[i]} exceeds hardware instances {comp.instances}")
-    fail(all_x > mx, comp.name, FANOUT,
-         lambda i: f"mapped max Arithmetic X expansion {all_x[i]} exceeds hardware instances {mx}")
-    fail(all_y > my, comp.name, FANOUT,
-         lambda i: f"mapped max Arithmetic Y expansion {all_y[i]} exceeds hardware instances {my}")
-
-    # 2. Storage levels, innermost first.
-    tiles = tile_sizes(cum, conv)  # [B, L, 3]
-    need = (tiles * keep).sum(axis=2)  # [B, L]
-    for i, lvl in enumerate(arch.storage):
+    fail(all_x * all_y > pl.arith[0], 1, all_x * all_y)
+    fail(all_x > pl.arith[1], 2, all_x)
+    fail(all_y > pl.arith[2], 3, all_y)
+    need = (tile_sizes(cum, pl.conv) * keep).sum(axis=2)  # [B, L]
+    for i in range(t.shape[1]):
         if not valid.any():
             break
-        cap, min_util = capacity(lvl)
-        if cap is not None:
-            col = need[:, i]
-            fail(col > cap, lvl.name, CAPACITY,
-                 lambda b, col=col, cap=cap: f"mapped tile size {col[b]} exceeds buffer capacity {cap}")
-            if min_util > 0:
-                floor_ = cap * min_util
-                fail(col < floor_, lvl.name, CAPACITY,
-                     lambda b, col=col, f=floor_: f"mapped tile size {col[b]} is less than constrained minimum "
-                                                  f"utilization {f:g}")
+        col = need[:, i]
+        fail(col > pl.cap[i], int(pl.code[i, 0]), col)
+        fail(col < pl.floor[i], int(pl.code[i, 1]), col)
         ux, uy = above_x[:, i], above_y[:, i]
-        used = ux * uy
-        bmx, bmy = mesh(lvl)
-        fail(used > lvl.instances, lvl.name, FANOUT,
-             lambda b, used=used, n=lvl.instances: f"mapped instances {used[b]} exceeds available hardware "
-                                                   f"instances {n}")
-        fail(ux > bmx, lvl.name, FANOUT,
-             lambda b, ux=ux, m=bmx: f"mapped X expansion {ux[b]} exceeds available hardware instances {m}")
-        fail(uy > bmy, lvl.name, FANOUT,
-             lambda b, uy=uy, m=bmy: f"mapped Y expansion {uy[b]} exceeds available hardware instances {m}")
-    return Validity(valid, failed, kind, reason)
+        fail(ux * uy > pl.inst[i], int(pl.code[i, 2]), ux * uy)
+        fail(ux > pl.mx[i], int(pl.code[i, 3]), ux)
+        fail(uy > pl.my[i], int(pl.code[i, 4]), uy)
+    return code, value
+
+
+def factor_texts(pl: Plan, t: np.ndarray, sx: np.ndarray, sy: np.ndarray, rows: np.ndarray) -> dict[int, str]:
+    """The reason of each factor-product failure among ``rows``."""
+    if len(rows) == 0:
+        return {}
+    prod = (t[rows] * sx[rows] * sy[rows]).prod(axis=1)
+    out = {}
+    for j, i in enumerate(rows.tolist()):
+        parts = [f"{d}: factors give {prod[j, k]}, layer has {pl.size[k]}" for k, d in enumerate(DIMS)
+                 if prod[j, k] != pl.size[k]]
+        out[i] = "factor products do not match the layer (" + "; ".join(parts) + ")"
+    return out
+
+
+#: Batches at least this large take the compiled path when numba is installed (both give the same verdicts).
+KERNEL_MIN_ROWS = 2048
+
+
+def kernel_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch,
+                use_kernel: bool | None = None) -> Validity:
+    """Timeloop's verdict, first failing level, failure kind and reason for every mapping of ``batch``.
+
+    ``use_kernel`` (default: numba installed and at least :data:`KERNEL_MIN_ROWS` rows) runs the compiled
+    :mod:`mappers.validity_kernel`; the numpy path gives the same verdicts.
+    """
+    pl = plan(arch, dims)
+    t, sx, sy, keep = _align(arch, batch)
+    B = t.shape[0]
+    if use_kernel is None:
+        use_kernel = B >= KERNEL_MIN_ROWS and kernel_available()
+    if B == 0:
+        code, value = np.zeros(0, np.int32), np.zeros(0, np.int64)
+    elif use_kernel:
+        from mappers import validity_kernel as vk
+
+        code, value = vk.check_rows(t, sx, sy, keep, pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor,
+                                    pl.inst, pl.mx, pl.my, pl.code, vk.chunks(B))
+    else:
+        code, value = _check_numpy(pl, t, sx, sy, keep)
+    return Validity(code < 0, code, value, pl.checks, factor_texts(pl, t, sx, sy, np.flatnonzero(code == 0)))
 
 
 def check(arch: ArchSpec, dims: dict[str, Any], mapping: Mapping) -> tuple[bool, str | None, str | None, str | None]:

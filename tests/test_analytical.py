@@ -154,9 +154,9 @@ def test_chunking_gives_identical_results(groups, ref_dir):
 
 def test_kernel_and_numpy_paths_agree_on_sampled_mappings(ref_dir):
     """The numba kernel and the numpy path give the same numbers on fresh random mappings of several layers."""
-    from looplab.analytical import kernel
+    from looplab.analytical.api import kernel_available
 
-    if not kernel.AVAILABLE:
+    if not kernel_available():
         pytest.skip("numba not installed: only the numpy path exists")
     import json
 
@@ -168,12 +168,16 @@ def test_kernel_and_numpy_paths_agree_on_sampled_mappings(ref_dir):
         ert = load_ert(ref_dir / "archs" / arch_name / "ERT.yaml")
         for layer in layers[::5]:
             batch, _ = sample_mappings(arch, layer["dims"], n_valid=60, n_invalid=20, seed=3, family=family)
-            a = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=True)
-            b = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=False)
+            a = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=True, stats=True, chunk=37)
+            b = evaluate_batch(arch, ert, layer["dims"], batch, use_kernel=False, stats=True)
             np.testing.assert_array_equal(a.valid, b.valid)
+            assert list(a.reason) == list(b.reason) and list(a.failed_level) == list(b.failed_level)
             np.testing.assert_array_equal(a.cycles, b.cycles)
             np.testing.assert_allclose(a.energy_pJ[a.valid], b.energy_pJ[b.valid], rtol=1e-12)
             np.testing.assert_allclose(a.energy_by_level[a.valid], b.energy_by_level[b.valid], rtol=1e-12)
+            for x, y in ((a.reads, b.reads), (a.fills, b.fills), (a.updates, b.updates)):
+                np.testing.assert_array_equal(x, y)  # NaN where bypassed or invalid, on both paths
+                assert np.isfinite(x[a.valid]).any() and np.isnan(x[~a.valid]).all()
 
 
 def test_evaluate_files_without_ert_uses_the_estimator(ref_dir):

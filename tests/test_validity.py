@@ -20,8 +20,12 @@ def specs(ref_dir):
     return {p.parent.name: parse_arch(p) for p in (ref_dir / "archs").glob("*/arch.yaml")}
 
 
-def test_reference_cases_verdict_level_and_reason(ref_cases, specs):
-    """Every recorded case: same verdict, same failing level, and the same CLI error line as Timeloop."""
+@pytest.mark.parametrize("use_kernel", [False, True], ids=["numpy", "numba"])
+def test_reference_cases_verdict_level_and_reason(ref_cases, specs, use_kernel):
+    """Every recorded case: same verdict, same failing level, and the same CLI error line as Timeloop, on the
+    numpy path and on the compiled one."""
+    if use_kernel:
+        pytest.importorskip("numba")
     groups = defaultdict(list)
     for case in ref_cases:
         groups[(case["arch"], case["layer"])].append(case)
@@ -29,7 +33,7 @@ def test_reference_cases_verdict_level_and_reason(ref_cases, specs):
     for (arch, _), cases in groups.items():
         spec = specs[arch]
         batch = MappingBatch.from_mappings([Mapping.from_record(c["mapping"]) for c in cases], spec.storage_names)
-        v = check_batch(spec, cases[0]["layer_dims"], batch)
+        v = check_batch(spec, cases[0]["layer_dims"], batch, use_kernel=use_kernel)
         for i, c in enumerate(cases):
             n += 1
             same_valid += bool(v.valid[i]) == c["valid"]
@@ -190,3 +194,30 @@ def test_capacity_follows_timeloop_size_attributes():
     dims = _dims(K=16)
     m = _fix_dram(_mapping(), dims)  # Buf holds 1 input word, 16 * 0.5 = 8 required
     assert check(spec, dims, m)[3] == "mapped tile size 1 is less than constrained minimum utilization 8"
+
+
+def test_compiled_and_numpy_paths_agree_on_random_mappings(specs):
+    """Sampled mappings of every family, plus broken factor products: same code, value and text on both paths."""
+    pytest.importorskip("numba")
+    from mappers.sampler import sample_mappings
+
+    layers = [dict(R=3, S=3, P=28, Q=28, C=128, K=128, N=1, Wstride=1, Hstride=1, Wdilation=1, Hdilation=1),
+              dict(R=7, S=7, P=112, Q=112, C=3, K=64, N=1, Wstride=2, Hstride=2, Wdilation=1, Hdilation=1),
+              dict(R=3, S=3, P=14, Q=14, C=64, K=32, N=2, Wstride=1, Hstride=1, Wdilation=2, Hdilation=2)]
+    checked = 0
+    for name in ("simba_final", "arch0", "gemmini_default", "gemmini_4x4"):
+        spec = specs[name]
+        for li, dims in enumerate(layers):
+            batch, _ = sample_mappings(spec, dims, n_valid=100, n_invalid=700, seed=li)
+            t = batch.temporal.copy()
+            t[::50, 0, 2] += 1  # every 50th mapping no longer multiplies out to P
+            batch = MappingBatch(batch.level_names, t, batch.spatial_x, batch.spatial_y, batch.perm, batch.keep,
+                                 batch.sperm)
+            a = check_batch(spec, dims, batch, use_kernel=False)
+            b = check_batch(spec, dims, batch, use_kernel=True)
+            assert np.array_equal(a.code, b.code) and np.array_equal(a.value, b.value)
+            assert list(a.reason) == list(b.reason) and list(a.failed_level) == list(b.failed_level)
+            assert (a.kind == "factors").sum() >= len(batch) // 50
+            assert len(set(a.code[~a.valid].tolist())) >= 3
+            checked += len(batch)
+    assert checked == 4 * 3 * 800

@@ -2,39 +2,62 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from looplab.analytical import kernel
 from looplab.analytical.model import _align, analyse, costs, layer_dims, level_costs
 from looplab.analytical.nest import projection
 from looplab.archspec import ArchSpec, parse_arch
 from looplab.errors import LooplabError
 from looplab.result import EvalResult, LevelStats, TensorStats
 from mappers.mapping import Mapping, MappingBatch
+from mappers.validity import Validity, check_batch, factor_texts
+from mappers.validity import plan as vplan
 
 TENSORS = ("Weights", "Inputs", "Outputs")
 
 
 @dataclass
 class BatchResult:
-    """Per-mapping results; invalid rows have cycles -1 and NaN energy/utilization."""
+    """Per-mapping results; invalid rows have cycles -1 and NaN energy/utilization.
+
+    ``reads``/``fills``/``updates`` [B, L, 3] (storage levels innermost first; Weights, Inputs, Outputs) are the
+    per-instance access counts of stats.txt, NaN where a level bypasses the tensor or the row is invalid; present
+    when ``evaluate_batch(..., stats=True)``. ``failed_level``/``kind``/``reason`` are built on first access.
+    """
 
     level_names: tuple[str, ...]  # "MACC"-style compute level first, then storage innermost first
-    valid: np.ndarray
-    failed_level: np.ndarray
-    reason: np.ndarray
-    kind: np.ndarray
+    validity: Validity
     cycles: np.ndarray  # int64
     energy_pJ: np.ndarray
     utilization: np.ndarray
     energy_by_level: np.ndarray  # [B, 1 + L]
+    reads: np.ndarray | None = None
+    fills: np.ndarray | None = None
+    updates: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.valid.shape[0])
+        return int(self.cycles.shape[0])
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.validity.valid
+
+    @property
+    def failed_level(self) -> np.ndarray:
+        return self.validity.failed_level
+
+    @property
+    def kind(self) -> np.ndarray:
+        return self.validity.kind
+
+    @property
+    def reason(self) -> np.ndarray:
+        return self.validity.reason
 
     def to_results(self) -> list[EvalResult]:
         out = []
@@ -60,10 +83,13 @@ def _ert_for(arch: ArchSpec, ert: Any) -> Any:
     return estimate_ert(arch)
 
 
-def _validity(arch: ArchSpec, dims: dict, batch: MappingBatch):
-    from mappers.validity import check_batch
-
+def _validity(arch: ArchSpec, dims: dict, batch: MappingBatch) -> Validity:
     return check_batch(arch, dims, batch)
+
+
+def kernel_available() -> bool:
+    """Whether the compiled kernel can run (numba installed); numba itself is imported on first use."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
@@ -90,48 +116,40 @@ def _sparse_projection(proj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536,
-                   use_kernel: bool | None = None) -> BatchResult:
+                   use_kernel: bool | None = None, stats: bool = False) -> BatchResult:
     """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows.
 
-    ``use_kernel`` (default: when numba is installed) runs the compiled kernel and sends the rows it flags
-    (link transfers, mixed-axis multicast) through the numpy path; both give the same numbers.
+    ``use_kernel`` (default: when numba is installed) runs the compiled kernel, which checks validity and
+    evaluates each row in one pass; the numpy path gives the same numbers. ``stats`` adds per-level per-tensor
+    reads/fills/updates to the result.
     """
     layer_dims(dims)
     lc = level_costs(arch, _ert_for(arch, ert))
     batch = _align(arch, batch)
     if use_kernel is None:
-        use_kernel = kernel.AVAILABLE
-    if use_kernel and not kernel.AVAILABLE:
+        use_kernel = kernel_available()
+    if use_kernel and not kernel_available():
         raise LooplabError("use_kernel=True but numba is not installed")
-    kin = _kernel_inputs(arch, dims) if use_kernel else None
-    mesh_x = np.array([max(1, lv.fanout_x) for lv in arch.storage], np.int64)
-    mesh_y = np.array([max(1, lv.fanout_y) for lv in arch.storage], np.int64)
     B, L = len(batch), len(arch.storage)
     names = (arch.compute.name, *arch.storage_names)
-    val = _validity(arch, dims, batch)
     cycles = np.full(B, -1, np.int64)
     energy = np.full(B, np.nan)
     util = np.full(B, np.nan)
     by_level = np.full((B, 1 + L), np.nan)
-    idx = np.nonzero(val.valid)[0]
-    for s in range(0, len(idx), max(1, chunk)):
-        rows = idx[s:s + chunk]
-        if use_kernel:
-            sub = batch[rows]
-            proj, single, mixed, computes = kin
-            pdim, pcoef = _sparse_projection(proj)
-            sperm = sub.sperm if sub.sperm is not None else np.tile(np.arange(7), (len(sub), len(arch.storage), 1))
-            e, cy, ut, el, fb = kernel.evaluate_rows(
-                sub.temporal.astype(np.int64), sub.spatial_x.astype(np.int64), sub.spatial_y.astype(np.int64),
-                sperm.astype(np.int64), sub.perm.astype(np.int64), sub.keep.astype(np.bool_), proj, pdim, pcoef,
-                (proj != 0).any(axis=1), single, mixed,
-                mesh_x, mesh_y, lc.block, lc.e_read,
-                lc.e_write, lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances),
-                computes, kernel.chunks(len(sub)))
-            cycles[rows], energy[rows], util[rows], by_level[rows] = cy, e, ut, el
-            if not fb.any():
-                continue
-            rows = rows[fb]
+    acc = tuple(np.full((B, L, 3), np.nan) for _ in range(3)) if stats else None
+    step = max(1, chunk)
+    if use_kernel:
+        code, value, fallback = _run_kernel(arch, dims, batch, lc, step, stats, cycles, energy, util, by_level, acc)
+        pl = vplan(arch, dims)
+        valid = code < 0
+        rows_numpy = np.flatnonzero(fallback)
+        val = Validity(valid, code, value, pl.checks,
+                       factor_texts(pl, batch.temporal, batch.spatial_x, batch.spatial_y, np.flatnonzero(code == 0)))
+    else:
+        val = _validity(arch, dims, batch)
+        rows_numpy = np.flatnonzero(val.valid)
+    for s in range(0, len(rows_numpy), step):
+        rows = rows_numpy[s:s + step]
         st = analyse(arch, dims, batch[rows])
         co = costs(st, lc)
         cycles[rows] = co.cycles
@@ -139,7 +157,45 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
         util[rows] = co.utilization
         by_level[rows, 0] = co.energy_mac
         by_level[rows, 1:] = co.energy_tensor.sum(axis=2)
-    return BatchResult(names, val.valid.copy(), val.failed_level, val.reason, val.kind, cycles, energy, util, by_level)
+        if acc is not None:
+            kept = st.utilized_capacity > 0
+            for out, x in zip(acc, (st.reads, st.fills, st.updates), strict=True):
+                out[rows] = np.where(kept, x, np.nan)
+    reads, fills, updates = acc if acc is not None else (None, None, None)
+    return BatchResult(names, val, cycles, energy, util, by_level, reads, fills, updates)
+
+
+def _run_kernel(arch: ArchSpec, dims: dict, batch: MappingBatch, lc: Any, step: int, stats: bool,
+                cycles: np.ndarray, energy: np.ndarray, util: np.ndarray, by_level: np.ndarray,
+                acc: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The compiled kernel over ``batch`` in slices of ``step`` rows (results written into the given arrays)."""
+    from looplab.analytical import kernel
+
+    B, L = len(batch), len(arch.storage)
+    proj, single, mixed, computes = _kernel_inputs(arch, dims)
+    pdim, pcoef = _sparse_projection(proj)
+    relevant = (proj != 0).any(axis=1)
+    pl = vplan(arch, dims)
+    mesh_x = np.array([max(1, lv.fanout_x) for lv in arch.storage], np.int64)
+    mesh_y = np.array([max(1, lv.fanout_y) for lv in arch.storage], np.int64)
+    sperm = batch.sperm if batch.sperm is not None else np.arange(7, dtype=np.int8)[None, None, :].repeat(L, 1)
+    code = np.empty(B, np.int32)
+    value = np.empty(B, np.int64)
+    fallback = np.zeros(B, bool)
+    for s in range(0, B, step):
+        sl = slice(s, min(B, s + step))
+        sp = sperm if sperm.shape[0] == 1 else sperm[sl]
+        out = kernel.evaluate_rows(
+            batch.temporal[sl], batch.spatial_x[sl], batch.spatial_y[sl], sp, batch.perm[sl], batch.keep[sl],
+            proj, pdim, pcoef, relevant, single, mixed, mesh_x, mesh_y, lc.block, lc.e_read, lc.e_write,
+            lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances), computes,
+            pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor, pl.inst, pl.mx, pl.my, pl.code, stats,
+            kernel.chunks(sl.stop - sl.start))
+        code[sl], value[sl], energy[sl], cycles[sl], util[sl], by_level[sl], fallback[sl] = out[:7]
+        if acc is not None:
+            for o, x in zip(acc, out[7:], strict=True):
+                o[sl] = x
+    return code, value, fallback
 
 
 def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResult:

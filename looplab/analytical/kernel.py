@@ -16,6 +16,8 @@ try:
     import numba
     from numba import njit, prange
 
+    from mappers.validity_kernel import verdict
+
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
     AVAILABLE = False
@@ -308,13 +310,22 @@ if AVAILABLE:
     @njit(cache=True, parallel=True)
     def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x,
                       mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances,
-                      computes, nchunk):
+                      computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode, stats, nchunk):
+        """Validity (:func:`mappers.validity_kernel.verdict`) and, for valid rows, energy, cycles, utilization,
+        energy per level and (``stats``) per-instance reads/fills/updates [B, L, 3] (NaN where bypassed)."""
         B, L, _ = t.shape
-        energy = np.zeros(B)
-        cycles = np.zeros(B, np.int64)
-        util = np.zeros(B)
-        e_level = np.zeros((B, L + 1))
+        energy = np.full(B, np.nan)
+        cycles = np.full(B, -1, np.int64)
+        util = np.full(B, np.nan)
+        e_level = np.full((B, L + 1), np.nan)
         fallback = np.zeros(B, np.bool_)
+        code = np.empty(B, np.int32)
+        value = np.empty(B, np.int64)
+        SB = B if stats else 1
+        o_reads = np.full((SB, L, 3), np.nan)
+        o_fills = np.full((SB, L, 3), np.nan)
+        o_updates = np.full((SB, L, 3), np.nan)
+        one_sperm = sperm.shape[0] == 1
         for c in prange(nchunk):
             lo = c * B // nchunk
             hi = (c + 1) * B // nchunk
@@ -343,15 +354,17 @@ if AVAILABLE:
             alive = np.ones((L, 3), np.bool_)
             sp = np.ones((L, 7), np.int64)
             for b in range(lo, hi):
+                k, v = verdict(t, sx, sy, keep, b, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
+                               cum)
+                code[b] = k
+                value[b] = v
+                if k >= 0:
+                    continue
+                sb = 0 if one_sperm else b
                 for lv in range(L):
                     for d in range(7):
                         sp[lv, d] = sx[b, lv, d] * sy[b, lv, d]
-                for d in range(7):
-                    acc = 1
-                    for lv in range(L):
-                        below[lv, d] = acc
-                        acc *= t[b, lv, d] * sp[lv, d]
-                        cum[lv, d] = acc
+                        below[lv, d] = cum[lv - 1, d] if lv > 0 else 1
                 for lv in range(L):
                     for pv in range(3):
                         s = 1.0
@@ -401,7 +414,7 @@ if AVAILABLE:
                     if mixed0:
                         F0 = np.int64(fan[0])
                         offs0 = np.zeros((F0, 4), np.int64)
-                        _children(sx[b, 0], sy[b, 0], sperm[b, 0], below[0], proj[pv], F0, offs0)
+                        _children(sx[b, 0], sy[b, 0], sperm[sb, 0], below[0], proj[pv], F0, offs0)
                         u0 = float(_groups(offs0, F0, np.ones(F0, np.bool_), np.zeros(F0, np.int64)))
                     C[0, pv] = T * u0
                     W[0, pv] = T * fan[0]
@@ -465,7 +478,7 @@ if AVAILABLE:
                         if link_possible:
                             F = np.int64(fan[lv])
                             offs = np.zeros((F, 4), np.int64)
-                            _children(sx[b, lv], sy[b, lv], sperm[b, lv], below[lv], proj[pv], F, offs)
+                            _children(sx[b, lv], sy[b, lv], sperm[sb, lv], below[lv], proj[pv], F, offs)
                             # keep only moves equal to some neighbour offset difference
                             link_possible = _any_neighbour_move(offs, F, mesh_x[lv], mesh_y[lv], taus, M, possible)
                             group = np.zeros(F, np.int64)
@@ -562,6 +575,10 @@ if AVAILABLE:
                             upd = 0.0
                             rd = np.rint(C[lv, pv] + peer)
                             fl = np.rint(pa + peer)
+                        if stats:
+                            o_reads[b, lv, pv] = rd
+                            o_fills[b, lv, pv] = fl
+                            o_updates[b, lv, pv] = upd
                         bs = block[lv]
                         el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
                                + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
@@ -582,7 +599,7 @@ if AVAILABLE:
                 energy[b] = tot_e
                 cycles[b] = np.int64(cyc)
                 util[b] = computes / (cyc * mac_instances)
-        return energy, cycles, util, e_level, fallback
+        return code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills, o_updates
 
     def set_threads(n: int) -> None:
         numba.set_num_threads(n)
