@@ -293,7 +293,8 @@ def from_batch_result(br: Any, arch: ArchSpec) -> dict[str, Any]:
         if arr.ndim == 3 and arr.shape[1] == len(arch.storage):
             for li, lv in enumerate(arch.storage_names):
                 for ti, t in enumerate(TENSORS):
-                    cols[f"{a}_{lv}_{t}"] = pa.array(arr[:, li, ti], mask=mask)
+                    col = arr[:, li, ti]
+                    cols[f"{a}_{lv}_{t}"] = pa.array(col, mask=mask | np.isnan(col))  # null: bypassed
     return cols
 
 

@@ -196,7 +196,8 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
 
                 if ctx.kernel == "numba":
                     _numba_threads(ctx.kernel_threads)
-                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch, use_kernel=ctx.kernel == "numba")
+                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch, use_kernel=ctx.kernel == "numba",
+                                    stats=True)
                 tc = time.perf_counter()
                 results.append(from_batch_result(br, bundle.spec))
             else:
