@@ -182,19 +182,17 @@ def _run_kernel(arch: ArchSpec, dims: dict, batch: MappingBatch, lc: Any, step: 
     code = np.empty(B, np.int32)
     value = np.empty(B, np.int64)
     fallback = np.zeros(B, bool)
+    stat_out = acc if acc is not None else tuple(np.zeros((1, L, 3)) for _ in range(3))
     for s in range(0, B, step):
         sl = slice(s, min(B, s + step))
         sp = sperm if sperm.shape[0] == 1 else sperm[sl]
-        out = kernel.evaluate_rows(
+        kernel.evaluate_rows(
             batch.temporal[sl], batch.spatial_x[sl], batch.spatial_y[sl], sp, batch.perm[sl], batch.keep[sl],
             proj, pdim, pcoef, relevant, single, mixed, mesh_x, mesh_y, lc.block, lc.e_read, lc.e_write,
             lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances), computes,
             pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor, pl.inst, pl.mx, pl.my, pl.code, stats,
-            kernel.chunks(sl.stop - sl.start))
-        code[sl], value[sl], energy[sl], cycles[sl], util[sl], by_level[sl], fallback[sl] = out[:7]
-        if acc is not None:
-            for o, x in zip(acc, out[7:], strict=True):
-                o[sl] = x
+            kernel.chunks(sl.stop - sl.start), code[sl], value[sl], energy[sl], cycles[sl], util[sl], by_level[sl],
+            fallback[sl], *(x[sl] if acc is not None else x for x in stat_out))
     return code, value, fallback
 
 

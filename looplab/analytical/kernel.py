@@ -80,13 +80,17 @@ if AVAILABLE:
         for j in range(M):
             n = taus[j, 4]
             zero = taus[j, 0] == 0 and taus[j, 1] == 0 and taus[j, 2] == 0 and taus[j, 3] == 0
+            keyed[j] = not zero
+            if zero:  # an irrelevant loop repeats everything inside it: every state's sum times n, same state
+                for e in range(S):
+                    D[e] *= n
+                continue
             canon = j
             for i in range(j):
                 if keyed[i] and taus[i, 0] == taus[j, 0] and taus[i, 1] == taus[j, 1] and \
                         taus[i, 2] == taus[j, 2] and taus[i, 3] == taus[j, 3]:
                     canon = i
                     break
-            keyed[j] = not zero
             nz = 0
             ax = 0
             for a in range(4):
@@ -123,15 +127,25 @@ if AVAILABLE:
     def _taus(ldim, ln, lstride, start, stop, proj_t, taus):
         """Translations (and trip counts in column 4) of the live loops start..stop; returns their number."""
         M = 0
-        b = np.zeros(4, np.int64)
+        b0 = b1 = b2 = b3 = 0
         for q in range(start, stop):
             n = ln[q]
             if n <= 1:
                 continue
-            for a in range(4):
-                st = proj_t[a, ldim[q]] * lstride[q]
-                taus[M, a] = st - b[a]
-                b[a] += st
+            k = ldim[q]
+            s = lstride[q]
+            st0 = proj_t[0, k] * s
+            st1 = proj_t[1, k] * s
+            st2 = proj_t[2, k] * s
+            st3 = proj_t[3, k] * s
+            taus[M, 0] = st0 - b0
+            taus[M, 1] = st1 - b1
+            taus[M, 2] = st2 - b2
+            taus[M, 3] = st3 - b3
+            b0 += st0
+            b1 += st1
+            b2 += st2
+            b3 += st3
             taus[M, 4] = n
             M += 1
         return M
@@ -310,21 +324,12 @@ if AVAILABLE:
     @njit(cache=True, parallel=True)
     def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x,
                       mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances,
-                      computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode, stats, nchunk):
-        """Validity (:func:`mappers.validity_kernel.verdict`) and, for valid rows, energy, cycles, utilization,
-        energy per level and (``stats``) per-instance reads/fills/updates [B, L, 3] (NaN where bypassed)."""
+                      computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode, stats, nchunk,
+                      code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills, o_updates):
+        """Validity (:func:`mappers.validity_kernel.verdict`) into ``code``/``value`` and, for valid rows, energy,
+        cycles, utilization, energy per level and (``stats``) per-instance reads/fills/updates [B, L, 3] into the
+        given arrays (left as they are for invalid rows and for tensors a level bypasses)."""
         B, L, _ = t.shape
-        energy = np.full(B, np.nan)
-        cycles = np.full(B, -1, np.int64)
-        util = np.full(B, np.nan)
-        e_level = np.full((B, L + 1), np.nan)
-        fallback = np.zeros(B, np.bool_)
-        code = np.empty(B, np.int32)
-        value = np.empty(B, np.int64)
-        SB = B if stats else 1
-        o_reads = np.full((SB, L, 3), np.nan)
-        o_fills = np.full((SB, L, 3), np.nan)
-        o_updates = np.full((SB, L, 3), np.nan)
         one_sperm = sperm.shape[0] == 1
         for c in prange(nchunk):
             lo = c * B // nchunk
@@ -353,6 +358,10 @@ if AVAILABLE:
             part = np.zeros((L, 3))
             alive = np.ones((L, 3), np.bool_)
             sp = np.ones((L, 7), np.int64)
+            suffix = np.ones(L * 7 + 1)
+            top = np.zeros(3, np.int64)
+            spans = np.zeros(4, np.int64)
+            nextrel = np.zeros((3, L * 7 + 1), np.int64)
             for b in range(lo, hi):
                 k, v = verdict(t, sx, sy, keep, b, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
                                cum)
@@ -399,14 +408,24 @@ if AVAILABLE:
                         ldim[lv * 7 + q] = k
                         ln[lv * 7 + q] = t[b, lv, k]
                         lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
+                # suffix[q]: product of the trip counts of loops q.. (outward); nextrel[pv, q]: the first live loop
+                # at or outside q that is relevant to data space pv (L * 7: none)
+                suffix[L * 7] = 1.0
+                for pv in range(3):
+                    nextrel[pv, L * 7] = L * 7
+                for q in range(L * 7 - 1, -1, -1):
+                    suffix[q] = suffix[q + 1] * ln[q]
+                    for pv in range(3):
+                        nextrel[pv, q] = q if ln[q] > 1 and relevant[pv, ldim[q]] else nextrel[pv, q + 1]
                 Lk[:, :] = 0.0
                 for pv in range(3):
                     u0 = 1.0
                     mixed0 = False
                     for a in range(4):
                         used0 = 0
-                        for dd in range(7):
-                            if proj[pv, a, dd] != 0 and sp[0, dd] > 1:
+                        for qq in range(2):
+                            dd = pdim[pv, a, qq]
+                            if dd >= 0 and sp[0, dd] > 1:
                                 u0 *= sp[0, dd]
                                 used0 += 1
                         if used0 > 1:
@@ -422,19 +441,8 @@ if AVAILABLE:
                     for pv in range(3):
                         if single_dim[pv]:
                             # stationarity closed form: size x trip counts from the innermost relevant loop out
-                            res = 1.0
-                            found = False
-                            for q in range(lv * 7, L * 7):
-                                n = ln[q]
-                                if n <= 1:
-                                    continue
-                                if not found:
-                                    for a in range(4):
-                                        if proj[pv, a, ldim[q]] != 0:
-                                            found = True
-                                if found:
-                                    res *= n
-                            d = size[lv - 1, pv] * res
+                            q0 = nextrel[pv, lv * 7]
+                            d = size[lv - 1, pv] * (suffix[q0] if q0 < L * 7 else 1.0)
                         else:
                             d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
                                        proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
@@ -443,8 +451,9 @@ if AVAILABLE:
                         mixed_sp = False
                         for a in range(4):
                             used = 0
-                            for dd in range(7):
-                                if proj[pv, a, dd] != 0 and sp[lv, dd] > 1:
+                            for qq in range(2):
+                                dd = pdim[pv, a, qq]
+                                if dd >= 0 and sp[lv, dd] > 1:
                                     used += 1
                                     u *= sp[lv, dd]
                             if used > 1:
@@ -458,8 +467,8 @@ if AVAILABLE:
                                     cand = True
                             if cand:
                                 M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
-                                spans = np.zeros(4, np.int64)
                                 for a in range(4):
+                                    spans[a] = 0
                                     for dd in range(7):
                                         spans[a] += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
                                 for m in range(M):
@@ -551,6 +560,11 @@ if AVAILABLE:
                                 W[lv + 1, pv] *= factor
                                 Lk[lv + 1, pv] = 0.0
                             alive[lv, pv] = False
+                for pv in range(3):
+                    top[pv] = -1
+                    for lv in range(L):
+                        if alive[lv, pv]:
+                            top[pv] = lv
                 tot_e = computes * e_mac
                 e_level[b, 0] = tot_e
                 cyc = T
@@ -561,10 +575,7 @@ if AVAILABLE:
                     for pv in range(3):
                         if not alive[lv, pv]:
                             continue
-                        outermost = True
-                        for l2 in range(lv + 1, L):
-                            if alive[l2, pv]:
-                                outermost = False
+                        outermost = lv == top[pv]
                         pa = 0.0 if outermost else pas[lv, pv]
                         peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
                         if pv == 2:
@@ -599,7 +610,6 @@ if AVAILABLE:
                 energy[b] = tot_e
                 cycles[b] = np.int64(cyc)
                 util[b] = computes / (cyc * mac_instances)
-        return code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills, o_updates
 
     def set_threads(n: int) -> None:
         numba.set_num_threads(n)
