@@ -26,40 +26,40 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 if AVAILABLE:
 
     @njit(cache=True)
+    def _canon(taus, keyed, j):
+        """The first earlier non-zero move equal to move ``j`` (``j`` itself when none)."""
+        for i in range(j):
+            if keyed[i] and taus[i, 0] == taus[j, 0] and taus[i, 1] == taus[j, 1] and \
+                    taus[i, 2] == taus[j, 2] and taus[i, 3] == taus[j, 3]:
+                return i
+        return j
+
+    @njit(cache=True)
+    def _move(taus, j, ext, size):
+        """(words a move brings in, whether it is a partial slide): a slide along one axis by less than the
+        tile's extent there brings in ``size * |move| / extent``; any other non-zero move the whole tile."""
+        nz = 0
+        ax = 0
+        for a in range(4):
+            if taus[j, a] != 0:
+                nz += 1
+                ax = a
+        if nz == 0:
+            return 0.0, False
+        mag = abs(taus[j, ax])
+        if nz == 1 and mag < ext[ax]:
+            return size * mag / ext[ax], True
+        return size, False
+
+    @njit(cache=True)
     def _delta(ext, size, ldim, ln, lstride, start, stop, proj_t, taus, keyed, D, E, Dn, En):
         """delta_sum for one row and one boundary (loops start..stop of the nest)."""
-        # translations of the live loops
-        M = 0
-        b0 = b1 = b2 = b3 = 0
+        M = _taus(ldim, ln, lstride, start, stop, proj_t, taus)
         partial_any = False
-        for q in range(start, stop):
-            n = ln[q]
-            if n <= 1:
-                continue
-            k = ldim[q]
-            s = lstride[q]
-            st0 = proj_t[0, k] * s
-            st1 = proj_t[1, k] * s
-            st2 = proj_t[2, k] * s
-            st3 = proj_t[3, k] * s
-            taus[M, 0] = st0 - b0
-            taus[M, 1] = st1 - b1
-            taus[M, 2] = st2 - b2
-            taus[M, 3] = st3 - b3
-            taus[M, 4] = n
-            b0 += st0
-            b1 += st1
-            b2 += st2
-            b3 += st3
-            nz = 0
-            ax = 0
-            for a in range(4):
-                if taus[M, a] != 0:
-                    nz += 1
-                    ax = a
-            if nz == 1 and abs(taus[M, ax]) < ext[ax]:
+        for m in range(M):
+            if _move(taus, m, ext, size)[1]:
                 partial_any = True
-            M += 1
+                break
         if M == 0:
             return size
         if not partial_any:
@@ -85,32 +85,12 @@ if AVAILABLE:
                 for e in range(S):
                     D[e] *= n
                 continue
-            canon = j
-            for i in range(j):
-                if keyed[i] and taus[i, 0] == taus[j, 0] and taus[i, 1] == taus[j, 1] and \
-                        taus[i, 2] == taus[j, 2] and taus[i, 3] == taus[j, 3]:
-                    canon = i
-                    break
-            nz = 0
-            ax = 0
-            for a in range(4):
-                if taus[j, a] != 0:
-                    nz += 1
-                    ax = a
-            mag = abs(taus[j, ax])
-            if nz == 0:
-                sub = 0.0
-            elif nz == 1 and mag < ext[ax]:
-                sub = size * mag / ext[ax]
-            else:
-                sub = size
+            canon = _canon(taus, keyed, j)
+            sub = _move(taus, j, ext, size)[0]
             w = float(n - 1)
             for e in range(S):
                 x = E[e]
-                if zero:
-                    d = 0.0
-                    y = x
-                elif x == NONE or x == canon:
+                if x == NONE or x == canon:
                     d = sub
                     y = canon if x == NONE else x
                 else:
@@ -270,22 +250,9 @@ if AVAILABLE:
         for j in range(M):
             n = taus[j, 4]
             zero = taus[j, 0] == 0 and taus[j, 1] == 0 and taus[j, 2] == 0 and taus[j, 3] == 0
-            canon = j
-            for i in range(j):
-                if keyed[i] and taus[i, 0] == taus[j, 0] and taus[i, 1] == taus[j, 1] and \
-                        taus[i, 2] == taus[j, 2] and taus[i, 3] == taus[j, 3]:
-                    canon = i
-                    break
+            canon = _canon(taus, keyed, j)
             keyed[j] = not zero
-            nz = 0
-            ax = 0
-            for a in range(4):
-                if taus[j, a] != 0:
-                    nz += 1
-                    ax = a
-            mag = abs(taus[j, ax])
-            partial = nz == 1 and mag < ext[ax]
-            sub = size * mag / ext[ax] if partial else size
+            sub, partial = _move(taus, j, ext, size)
             w = float(n - 1)
             for e in range(S):
                 x = E[e]
