@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from looplab.errors import LooplabError
+from looplab.yamlio import load_source
 
 DIMS: tuple[str, ...] = ("R", "S", "P", "Q", "C", "K", "N")
 TENSORS: tuple[str, ...] = ("Weights", "Inputs", "Outputs")
@@ -119,18 +118,7 @@ def _walk(node: dict, prefix: str, mult: int, attrs: dict, out: list, where: str
 
 def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
     """Parse an architecture given as YAML text, a file path, or the loaded mapping."""
-    if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and Path(data).exists()):
-        source = source or str(data)
-        try:
-            data = Path(data).read_text()
-        except OSError as exc:
-            raise LooplabError(f"cannot read architecture file: {exc.strerror}", source) from None
-    if isinstance(data, str):
-        try:
-            data = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise LooplabError(f"not valid YAML: {exc}", source) from None
-    where = source or "architecture"
+    data, where = load_source(data, "architecture", source)
     if not isinstance(data, dict) or "architecture" not in data:
         raise LooplabError("missing top-level 'architecture' key", where)
     arch = data["architecture"]

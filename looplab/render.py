@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-import yaml
 
 from looplab.errors import LooplabError
 from looplab.paths import templates_dir
+from looplab.yamlio import load_source
 
 if TYPE_CHECKING:  # typing only: keeps this module free of import cycles
     from arch_gen import Config
@@ -253,21 +253,7 @@ def mapping_from_description(data: Any, level_names: list[str] | None = None, fa
 
 
 def _read_mapping_source(source: str | Path | dict | list) -> tuple[Any, str]:
-    where = "mapping"
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).is_file()):
-        where = str(source)
-        try:
-            source = Path(source).read_text()
-        except OSError as exc:
-            raise LooplabError(f"cannot read: {exc}", where) from None
-    if isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json")):
-        raise LooplabError("no such mapping file", source)
-    if isinstance(source, str):
-        try:
-            source = yaml.safe_load(source)  # JSON is YAML
-        except yaml.YAMLError as exc:
-            raise LooplabError(f"not valid YAML/JSON: {exc}", where) from None
-    return source, where
+    return load_source(source, "mapping")
 
 
 def _is_timeloop_mapping(data: Any) -> bool:

@@ -26,10 +26,10 @@ import yaml
 
 from looplab.archspec import DIMS, TENSORS
 from looplab.errors import LooplabError
+from looplab.yamlio import load_source
 
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
 # libyaml's safe loader when PyYAML was built with it (same documents, several times faster).
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _factors(d: dict[str, int] | None) -> dict[str, int]:
@@ -114,15 +114,7 @@ class Mapping:
         ``level_names`` (innermost first) fixes the level order and fills levels the file omits; without it
         the order of first appearance in the file is kept (Timeloop files list inner to outer by custom).
         """
-        if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and Path(data).exists()):
-            source = source or str(data)
-            data = Path(data).read_text()
-        where = source or "mapping"
-        if isinstance(data, str):
-            try:
-                data = yaml.load(data, Loader=_SAFE_LOADER)
-            except yaml.YAMLError as exc:
-                raise LooplabError(f"not valid YAML: {exc}", where) from None
+        data, where = load_source(data, "mapping", source)
         entries = data.get("mapping") if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise LooplabError("expected a 'mapping:' list of directives", where)

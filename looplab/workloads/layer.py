@@ -8,9 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from looplab.errors import LooplabError
+from looplab.yamlio import is_path, load_source
 
 #: The seven loop dimensions of a conv layer (Timeloop's cnn_layer shape).
 LOOP_DIMS: tuple[str, ...] = ("R", "S", "P", "Q", "C", "K", "N")
@@ -147,23 +146,9 @@ class Layer:
         Accepts v0.4 (``shape: cnn_layer``) and v0.3 files (``shape: {name: CNN-Layer, ...}``); only the
         ``instance`` is used. The name defaults to the file's stem.
         """
-        where = "problem"
-        if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).is_file()):
-            path = Path(source)
-            where = str(path)
-            if name is None:
-                name = path.stem
-            try:
-                source = path.read_text()
-            except OSError as exc:
-                raise LooplabError(f"cannot read: {exc}", where) from None
-        if isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json")):
-            raise LooplabError("no such problem file", source)
-        if isinstance(source, str):
-            try:
-                source = yaml.safe_load(source)
-            except yaml.YAMLError as exc:
-                raise LooplabError(f"not valid YAML: {exc}", where) from None
+        if name is None and is_path(source):
+            name = Path(source).stem
+        source, where = load_source(source, "problem")
         if not isinstance(source, dict) or not isinstance(source.get("problem"), dict):
             raise LooplabError("missing top-level 'problem' mapping", where)
         prob = source["problem"]
