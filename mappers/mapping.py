@@ -29,7 +29,6 @@ from looplab.errors import LooplabError
 from looplab.yamlio import load_source
 
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
-# libyaml's safe loader when PyYAML was built with it (same documents, several times faster).
 
 
 def _factors(d: dict[str, int] | None) -> dict[str, int]:
