@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from looplab.analytical.nest import classify_move
+
 
 def child_offsets(sx: np.ndarray, sy: np.ndarray, sperm: np.ndarray, below: np.ndarray,
                   proj_t: np.ndarray) -> np.ndarray:
@@ -85,28 +87,14 @@ def link_dp(ext: np.ndarray, loops_n: np.ndarray, tau: np.ndarray, n_linked: np.
     A = np.zeros((B, 4, S))  # accumulators: delta, accesses, weighted, links
     E = np.tile(st, (B, 1))
     keyed = np.zeros((B, M), bool)
-    rows = np.arange(B)
     Uf, Ff = U.astype(np.float64), F.astype(np.float64)
     for j in range(M):
         n = loops_n[:, j]
         lv = n > 1
         if not lv.any():
             continue
-        t = tau[:, j]
-        zero = ~(t != 0).any(axis=1)
-        if j:
-            same = (tau[:, :j] == t[:, None, :]).all(axis=2) & keyed[:, :j]
-            canon = np.where(same.any(axis=1), same.argmax(axis=1), j)
-        else:
-            canon = np.zeros(B, np.int64)
+        zero, canon, partial, sub, _, _ = classify_move(tau, keyed, j, ext, size)
         keyed[:, j] = lv & ~zero
-        nzm = t != 0
-        nz = nzm.sum(axis=1)
-        axis = nzm.argmax(axis=1)
-        mag = np.abs(t[rows, axis])
-        ext_a = ext[rows, axis]
-        partial = (nz == 1) & (mag < ext_a)
-        sub = np.where(partial, size * mag / np.maximum(ext_a, 1), size)
         hit = (r_of[None, :] == NONE) | (r_of[None, :] == canon[:, None])  # [B, S]
         d = np.where(zero[:, None], 0.0, np.where(hit, sub[:, None], size[:, None]))
         kind = np.where(zero[:, None], 0, np.where(hit & partial[:, None], 2, 1))

@@ -49,6 +49,32 @@ def extents(box: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return flat.astype(np.int64).reshape(*box.shape[:-1], *proj.shape[:2]) + 1
 
 
+def classify_move(taus: np.ndarray, keyed: np.ndarray, j: int, ext: np.ndarray,
+                  size: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Move ``j`` of every row (``taus`` [B, >j, 4]): ``(zero, canon, partial, sub, axis, mag)``.
+
+    ``canon``: the first earlier usable (``keyed``) move equal to it, else ``j``; ``partial``: a slide along one
+    axis by less than the tile's extent there, which brings in ``sub = size * |move| / extent`` words (any other
+    non-zero move brings the whole tile, ``size``; a zero move nothing)."""
+    B = taus.shape[0]
+    rows = np.arange(B)
+    tau = taus[:, j]
+    zero = ~(tau != 0).any(axis=1)
+    if j:
+        same = (taus[:, :j] == tau[:, None, :]).all(axis=2) & keyed[:, :j]
+        canon = np.where(same.any(axis=1), same.argmax(axis=1), j)
+    else:
+        canon = np.zeros(B, np.int64)
+    nzm = tau != 0
+    nz = nzm.sum(axis=1)
+    axis = nzm.argmax(axis=1)
+    mag = np.abs(tau[rows, axis])
+    ext_a = ext[rows, axis]
+    partial = (nz == 1) & (mag < ext_a)
+    sub = np.where(zero, 0.0, np.where(partial, size * mag / np.maximum(ext_a, 1), size))
+    return zero, canon, partial, sub, axis, mag
+
+
 def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops_stride: np.ndarray,
               proj_t: np.ndarray, plan: dict | None = None) -> np.ndarray:
     """Sum over Timeloop's visits of |tile delta| for one data space, per mapping (float64 [B]).
@@ -86,26 +112,13 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
     back = np.zeros((B, 4), np.int64)
     taus = np.zeros((B, M, 4), np.int64)
     keyed = np.zeros((B, M), bool)  # tau_i usable as a canonical representative
-    rows = np.arange(B)
     for j in range(M):
         n = ns[:, j]
         lv = alive[:, j]
         step = proj_t[:, dims[:, j]].T * strides[:, j, None]  # [B, 4]
-        tau = step - back
-        zero = ~(tau != 0).any(axis=1)
-        taus[:, j] = tau
-        if j:
-            same = (taus[:, :j] == tau[:, None, :]).all(axis=2) & keyed[:, :j]
-            canon = np.where(same.any(axis=1), same.argmax(axis=1), j)
-        else:
-            canon = np.zeros(B, np.int64)
+        taus[:, j] = step - back
+        zero, canon, partial, sub, axis, _ = classify_move(taus, keyed, j, ext, size)
         keyed[:, j] = lv & ~zero
-        nzm = tau != 0
-        nz = nzm.sum(axis=1)
-        axis = nzm.argmax(axis=1)
-        mag = np.abs(tau[rows, axis])
-        ext_a = ext[rows, axis]
-        sub = np.where(nz == 0, 0.0, np.where((nz == 1) & (mag < ext_a), size * mag / np.maximum(ext_a, 1), size))
         hit = (states == NONE) | (states == canon[:, None])  # [B, S]
         d_tab = np.where(zero[:, None], 0.0, np.where(hit, sub[:, None], size[:, None]))
         y_tab = np.where(zero[:, None], states,
@@ -113,7 +126,7 @@ def delta_sum(ext: np.ndarray, loops_dim: np.ndarray, loops_n: np.ndarray, loops
         d = np.take_along_axis(d_tab, E, axis=1)
         y = np.take_along_axis(y_tab, E, axis=1)
         if plan is not None:  # replayable structure: 0 nothing, 1 slab, 2 whole tile; next states
-            slab = (np.take_along_axis(np.where(hit, 1, 0), E, axis=1) == 1) & ((nz == 1) & (mag < ext_a))[:, None]
+            slab = (np.take_along_axis(np.where(hit, 1, 0), E, axis=1) == 1) & partial[:, None]
             choice = np.where(zero[:, None], 0, np.where(slab, 1, 2))
             plan["steps"].append((lv, choice, y, axis))
         Dy = np.take_along_axis(D, y, axis=1)
