@@ -83,7 +83,8 @@ def raw_serial(spec: dict) -> tuple[float, float, int]:
             b = _bundle(u.accel, ctx)  # the architecture: rendered, parsed, its ERT estimated (once per arch)
             batch, _ = sample_mappings(b.spec, dict(u.layer.dims), u.n_valid, u.n_invalid, seed=u.seed,
                                        family=u.accel.family)
-            evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch, use_kernel=kernel == "numba")
+            evaluate_batch(b.spec, b.ert, dict(u.layer.dims), batch, use_kernel=kernel == "numba",
+                           stats=True)
             n += len(batch)
     return time.perf_counter() - t0, time.process_time() - c0, n
 
