@@ -89,23 +89,42 @@ def test_every_grid_entry_reproduced(grid, est):
     assert errs.max() < 0.01
 
 
+# The 4 KiB two-bank SRAMs, the smallest multi-bank size of the grid, where CACTI's read energy (and the area of
+# 512x64) dips below every smooth continuation of its neighbours: the only held-out points allowed over 30%.
+KNOWN_OUTLIERS = {("read", 512, 64, 2), ("read", 1024, 32, 2), ("area", 512, 64, 2)}
+
+
 @pytest.mark.parametrize("scheme", ["depth", "checkerboard"])
 def test_held_out_grid_beats_loglog_baseline(scheme):
     """Hold out every other grid point, fit on the rest; compare with log-log interpolation at double spacing."""
-    res = E.holdout_benchmark(GRID, scheme)
+    res = E.holdout_benchmark(GRID, scheme, n_worst=10**6)
     print()
-    print(E.format_benchmark(res))
+    print(E.format_benchmark({**res, "worst": res["worst"][:6]}))
+    assert res["n_interior"] > 80 and len(res["worst"]) == 3 * res["n_held_out"]
     pooled = res["pooled"]
     mine, base = pooled["estimator_interior"], pooled["baseline_interior"]
-    assert res["n_interior"] > 80
     assert mine["median"] <= 0.08 and mine["max"] <= 0.30
-    assert mine["median"] < base["median"]
-    for k in E.SRAM_TARGETS:
+    assert mine["median"] < base["median"] and mine["max"] < base["max"]
+    for k in E.SRAM_TARGETS:  # every target, median and worst case, at least as good as log-log interpolation
         assert res[k]["estimator_interior"]["median"] < res[k]["baseline_interior"]["median"], k
-    if scheme == "depth":  # interpolation along depth, the baseline's own axis: also a lower worst case
-        assert mine["max"] < base["max"]
-        for k in E.SRAM_TARGETS:
-            assert res[k]["estimator_interior"]["max"] < res[k]["baseline_interior"]["max"], k
+        assert res[k]["estimator_interior"]["max"] <= res[k]["baseline_interior"]["max"], k
+    # every held-out point, the edges and corners the baseline cannot reach included
+    for k in (*E.SRAM_TARGETS, "pooled"):
+        assert res[k]["estimator_all"]["median"] <= 0.08, k
+    over = [w for w in res["worst"] if abs(w["rel_err"]) > 0.30]
+    assert {(w["target"], w["depth"], w["width"], w["n_banks"]) for w in over} <= KNOWN_OUTLIERS, over
+    assert all(abs(w["rel_err"]) <= 0.5 for w in over), over  # see test_smallest_two_bank_sram_is_a_cacti_outlier
+
+
+def test_smallest_two_bank_sram_is_a_cacti_outlier():
+    """Why the held-out bar has exceptions: 512x64 with 2 banks (CACTI's read energy 2.93 pJ, below the 3.39 pJ of
+    the same SRAM with 1 bank) is missed by more than 30% even by a fit on all the other configurations."""
+    cfg = E.sram_configs(E.read_grid(GRID))
+    me = (cfg.depth == 512) & (cfg.width == 64) & (cfg.n_banks == 2)
+    one_bank = cfg[(cfg.depth == 512) & (cfg.width == 64) & (cfg.n_banks == 1)]
+    assert float(cfg[me].read.iloc[0]) < float(one_bank.read.iloc[0])
+    loo = E.Estimator(E.fit_sram(cfg[~me]), {}).sram(512, 64, 2)
+    assert float(loo["read"]) / float(cfg[me].read.iloc[0]) - 1 > 0.30
 
 
 @pytest.mark.slow
