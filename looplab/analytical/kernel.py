@@ -23,6 +23,9 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
     AVAILABLE = False
 
 
+#: Rows per block handed to one work chunk at a time.
+ROW_BLOCK = 64
+
 if AVAILABLE:
 
     @njit(cache=True)
@@ -299,8 +302,6 @@ if AVAILABLE:
         B, L, _ = t.shape
         one_sperm = sperm.shape[0] == 1
         for c in prange(nchunk):
-            lo = c * B // nchunk
-            hi = (c + 1) * B // nchunk
             cum = np.ones((L, 7), np.int64)
             below = np.ones((L, 7), np.int64)
             ext = np.zeros((L, 3, 4), np.int64)
@@ -329,7 +330,14 @@ if AVAILABLE:
             top = np.zeros(3, np.int64)
             spans = np.zeros(4, np.int64)
             nextrel = np.zeros((3, L * 7 + 1), np.int64)
-            for b in range(lo, hi):
+            # blocks of ROW_BLOCK rows dealt round-robin to the chunks: contiguous rows for locality, and cheap
+            # (invalid) and costly rows spread evenly over the threads
+            c0 = np.int64(c)  # (the row body reuses the name c)
+            n_blocks = len(range(c0, -(-B // ROW_BLOCK), np.int64(nchunk)))
+            for ri in range(n_blocks * ROW_BLOCK):
+                b = (c0 + (ri // ROW_BLOCK) * np.int64(nchunk)) * ROW_BLOCK + ri % ROW_BLOCK
+                if b >= B:
+                    continue
                 k, v = verdict(t, sx, sy, keep, b, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
                                cum)
                 code[b] = k
@@ -571,9 +579,9 @@ if AVAILABLE:
                         slow = min(slow, write_bw[lv] / wsum)
                     if shared_bw[lv] < rsum + wsum:
                         slow = min(slow, shared_bw[lv] / (rsum + wsum))
-                    c = math.ceil(T / slow)
-                    if c > cyc:
-                        cyc = c
+                    lc = math.ceil(T / slow)
+                    if lc > cyc:
+                        cyc = lc
                 energy[b] = tot_e
                 cycles[b] = np.int64(cyc)
                 util[b] = computes / (cyc * mac_instances)
