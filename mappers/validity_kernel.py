@@ -12,6 +12,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from looplab.numba_setup import KERNEL_LOCK  # noqa: F401  (also selects a fork-safe threading layer)
+
 
 @njit(cache=True)
 def verdict(t, sx, sy, keep, b, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, cum):

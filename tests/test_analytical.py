@@ -200,3 +200,41 @@ def test_bad_inputs_raise_looplab_errors(ref_dir, tmp_path):
     empty.write_text("problem: {}\n")
     with pytest.raises(LooplabError):
         evaluate_files(d / "arch.yaml", empty, d / "mapping.yaml", d / "ERT.yaml")
+
+
+def test_kernel_survives_fork_and_concurrent_threads(ref_dir, tmp_path):
+    """After a compiled evaluation the process can fork (a multiprocessing pool, a DataLoader) and use the kernel
+    in the child; two Python threads evaluating at once get the serial results."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "fork_after_kernel.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing as mp
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from looplab.analytical import evaluate_batch
+        from looplab.archspec import parse_arch
+        from looplab.energy.ert import load_ert
+        from mappers.sampler import sample_mappings
+
+        d = {str(ref_dir / "archs" / "simba_final")!r}
+        arch, ert = parse_arch(d + "/arch.yaml"), load_ert(d + "/ERT.yaml")
+        dims = dict(R=3, S=3, P=14, Q=14, C=64, K=64, N=1, Wstride=1, Hstride=1, Wdilation=1, Hdilation=1)
+        batch, _ = sample_mappings(arch, dims, 2000, 2000, seed=0)
+
+        def energy(_=None):
+            return evaluate_batch(arch, ert, dims, batch, use_kernel=True).energy_pJ
+
+        ref = energy()
+        with mp.get_context("fork").Pool(1) as pool:
+            child = pool.map_async(energy, [0]).get(timeout=120)[0]  # a child killed by OpenMP never answers
+        with ThreadPoolExecutor(4) as ex:
+            par = list(ex.map(energy, range(4)))
+        assert all(np.array_equal(x, ref, equal_nan=True) for x in [child, *par])
+        print("ok")
+    """))
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]

@@ -16,6 +16,7 @@ try:
     import numba
     from numba import njit, prange
 
+    from looplab.numba_setup import KERNEL_LOCK  # noqa: F401  (also selects a fork-safe threading layer)
     from mappers.validity_kernel import verdict
 
     AVAILABLE = True
