@@ -25,7 +25,7 @@ from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
 from mappers.families import FamilyRules, rules_for
 from mappers.mapping import MappingBatch, prime_factors
-from mappers.validity import Validity, capacity, check_batch
+from mappers.validity import Validity, capacity, check_batch, plan
 
 RELEVANT = {"Weights": "RSCK", "Inputs": "RSPQCN", "Outputs": "PQKN"}  # dims indexing each tensor
 
@@ -172,6 +172,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
     got: dict[bool, list[MappingBatch]] = {True: [], False: []}
     vals: dict[bool, list[Validity]] = {True: [], False: []}
     need = {True: n_valid, False: n_invalid}
+    checks = plan(arch, dims)
     while (need[True] > 0 or need[False] > 0) and stats.drawn < max_draws:
         stats.rounds += 1
         if need[True] > 0 and need[False] > 0:
@@ -184,7 +185,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
         n = int(min(chunk, max(256, 8 * open_need), max_draws - stats.drawn))
         cand = gen.draw(rng, n, a_range, s_range)
         stats.drawn += n
-        v = check_batch(arch, dims, cand)
+        v = check_batch(arch, dims, cand, checks=checks)
         keys = canonical_keys(cand)
         fresh = np.zeros(n, bool)
         for i, k in enumerate(keys):

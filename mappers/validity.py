@@ -372,7 +372,7 @@ def factor_texts(pl: Plan, t: np.ndarray, sx: np.ndarray, sy: np.ndarray, rows: 
 
 
 #: Batches at least this large take the compiled path when numba is installed (both give the same verdicts).
-KERNEL_MIN_ROWS = 2048
+KERNEL_MIN_ROWS = 256
 
 
 def kernel_available() -> bool:
@@ -380,13 +380,14 @@ def kernel_available() -> bool:
 
 
 def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch,
-                use_kernel: bool | None = None) -> Validity:
+                use_kernel: bool | None = None, checks: Plan | None = None) -> Validity:
     """Timeloop's verdict, first failing level, failure kind and reason for every mapping of ``batch``.
 
     ``use_kernel`` (default: numba installed and at least :data:`KERNEL_MIN_ROWS` rows) runs the compiled
-    :mod:`mappers.validity_kernel`; the numpy path gives the same verdicts.
+    :mod:`mappers.validity_kernel`; the numpy path gives the same verdicts. ``checks``: the :func:`plan` of
+    (arch, dims) when the caller already has it.
     """
-    pl = plan(arch, dims)
+    pl = checks if checks is not None else plan(arch, dims)
     t, sx, sy, keep = _align(arch, batch)
     B = t.shape[0]
     if use_kernel is None:

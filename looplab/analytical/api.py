@@ -43,6 +43,20 @@ class BatchResult:
     def __len__(self) -> int:
         return int(self.cycles.shape[0])
 
+    @classmethod
+    def concat(cls, parts: list[BatchResult]) -> BatchResult:
+        """Rows of ``parts`` (same level names) one after the other."""
+        if len({p.level_names for p in parts}) != 1:
+            raise LooplabError("cannot concatenate results of architectures with different levels")
+
+        def cat(name: str) -> np.ndarray | None:
+            arrs = [getattr(p, name) for p in parts]
+            return None if any(a is None for a in arrs) else np.concatenate(arrs)
+
+        return cls(parts[0].level_names, Validity.concat([p.validity for p in parts]), cat("cycles"),
+                   cat("energy_pJ"), cat("utilization"), cat("energy_by_level"), cat("reads"), cat("fills"),
+                   cat("updates"))
+
     @property
     def valid(self) -> np.ndarray:
         return self.validity.valid
@@ -139,8 +153,9 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     acc = tuple(np.full((B, L, 3), np.nan) for _ in range(3)) if stats else None
     step = max(1, chunk)
     if use_kernel:
-        code, value, fallback = _run_kernel(arch, dims, batch, lc, step, stats, cycles, energy, util, by_level, acc)
         pl = vplan(arch, dims)
+        code, value, fallback = _run_kernel(arch, dims, pl, batch, lc, step, stats, cycles, energy, util, by_level,
+                                            acc)
         valid = code < 0
         rows_numpy = np.flatnonzero(fallback)
         val = Validity(valid, code, value, pl.checks,
@@ -165,7 +180,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     return BatchResult(names, val, cycles, energy, util, by_level, reads, fills, updates)
 
 
-def _run_kernel(arch: ArchSpec, dims: dict, batch: MappingBatch, lc: Any, step: int, stats: bool,
+def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: Any, step: int, stats: bool,
                 cycles: np.ndarray, energy: np.ndarray, util: np.ndarray, by_level: np.ndarray,
                 acc: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The compiled kernel over ``batch`` in slices of ``step`` rows (results written into the given arrays)."""
@@ -175,7 +190,6 @@ def _run_kernel(arch: ArchSpec, dims: dict, batch: MappingBatch, lc: Any, step: 
     proj, single, mixed, computes = _kernel_inputs(arch, dims)
     pdim, pcoef = _sparse_projection(proj)
     relevant = (proj != 0).any(axis=1)
-    pl = vplan(arch, dims)
     mesh_x = np.array([max(1, lv.fanout_x) for lv in arch.storage], np.int64)
     mesh_y = np.array([max(1, lv.fanout_y) for lv in arch.storage], np.int64)
     sperm = batch.sperm if batch.sperm is not None else np.arange(7, dtype=np.int8)[None, None, :].repeat(L, 1)

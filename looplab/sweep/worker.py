@@ -196,10 +196,9 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
 
                 if ctx.kernel == "numba":
                     _numba_threads(ctx.kernel_threads)
-                br = evaluate_batch(bundle.spec, bundle.ert, dims, batch, use_kernel=ctx.kernel == "numba",
-                                    stats=True)
+                results.append(evaluate_batch(bundle.spec, bundle.ert, dims, batch, use_kernel=ctx.kernel == "numba",
+                                              stats=True))
                 tc = time.perf_counter()
-                results.append(from_batch_result(br, bundle.spec))
             else:
                 points = _evaluate_points(unit, bundle, batch, ctx, backend)
                 tc = time.perf_counter()
@@ -209,9 +208,15 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
             sizes.append(len(batch))
             tm.update(t_sample=tb - ta, t_eval=tc - tb, t_build=time.perf_counter() - tc)
         tc = time.perf_counter()
+        if ctx.backend == "analytical":  # one set of result columns for the whole task
+            from looplab.analytical import BatchResult
+
+            res = from_batch_result(BatchResult.concat(results), bundle.spec)
+        else:
+            res = concat_results(results)
         table = build_table(task.id, task.units, sizes, bundle.spec, bundle.schema,
                             batches[0] if len(batches) == 1 else MappingBatch.concat(batches), np.concatenate(svalid),
-                            concat_results(results), ctx.backend, version, with_yaml=ctx.mapping_yaml)
+                            res, ctx.backend, version, with_yaml=ctx.mapping_yaml)
         n_sampler_valid = int(sum(v.sum() for v in svalid))
         tm["t_build"] += time.perf_counter() - tc
         t4 = time.perf_counter()
