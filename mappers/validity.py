@@ -397,9 +397,12 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch,
     elif use_kernel:
         from mappers import validity_kernel as vk
 
+        code, value = np.empty(B, np.int32), np.empty(B, np.int64)
+        nchunk = vk.chunks(B)
+        run = vk.check_rows if nchunk > 1 else vk.check_rows_serial
         with vk.KERNEL_LOCK:
-            code, value = vk.check_rows(t, sx, sy, keep, pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor,
-                                        pl.inst, pl.mx, pl.my, pl.code, vk.chunks(B))
+            run(t, sx, sy, keep, pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor, pl.inst, pl.mx, pl.my,
+                pl.code, nchunk, code, value)
     else:
         code, value = _check_numpy(pl, t, sx, sy, keep)
     return Validity(code < 0, code, value, pl.checks, factor_texts(pl, t, sx, sy, np.flatnonzero(code == 0)))

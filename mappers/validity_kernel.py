@@ -74,20 +74,38 @@ def verdict(t, sx, sy, keep, b, size, pdim, pcoef, arith, cap, floor, inst, mx, 
     return -1, 0
 
 
-@njit(cache=True, parallel=True)
-def check_rows(t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, nchunk):
+@njit(cache=True)
+def _chunk(c, t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, nchunk, out_code, out_value):
     B, L, _ = t.shape
-    out_code = np.empty(B, np.int32)
-    out_value = np.empty(B, np.int64)
+    cum = np.ones((L, 7), np.int64)
+    for b in range(c * B // nchunk, (c + 1) * B // nchunk):
+        k, v = verdict(t, sx, sy, keep, b, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, cum)
+        out_code[b] = k
+        out_value[b] = v
+
+
+@njit(cache=True, parallel=True)
+def check_rows(t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, nchunk, out_code,
+               out_value):
+    """Verdicts of every row into ``out_code``/``out_value``, over the numba threads."""
     for c in prange(nchunk):
-        cum = np.ones((L, 7), np.int64)
-        for b in range(c * B // nchunk, (c + 1) * B // nchunk):
-            k, v = verdict(t, sx, sy, keep, b, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, cum)
-            out_code[b] = k
-            out_value[b] = v
-    return out_code, out_value
+        _chunk(c, t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, nchunk, out_code,
+               out_value)
+
+
+@njit(cache=True)
+def check_rows_serial(t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, nchunk, out_code,
+                      out_value):
+    """:func:`check_rows` on the calling thread (small batches: no thread-pool launch)."""
+    _chunk(0, t, sx, sy, keep, size, pdim, pcoef, arith, cap, floor, inst, mx, my, code, 1, out_code, out_value)
+
+
+#: Below this many rows a kernel runs on the calling thread: launching the thread pool costs more than it saves.
+PARALLEL_MIN_ROWS = 4096
 
 
 def chunks(rows: int) -> int:
-    """Work chunks for ``rows`` rows (a few per thread)."""
+    """Work chunks for ``rows`` rows (a few per thread; 1: run on the calling thread)."""
+    if rows < PARALLEL_MIN_ROWS or numba.get_num_threads() == 1:
+        return 1
     return max(1, min(rows, 8 * numba.get_num_threads()))

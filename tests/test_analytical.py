@@ -223,7 +223,7 @@ def test_kernel_survives_fork_and_concurrent_threads(ref_dir, tmp_path):
         d = {str(ref_dir / "archs" / "simba_final")!r}
         arch, ert = parse_arch(d + "/arch.yaml"), load_ert(d + "/ERT.yaml")
         dims = dict(R=3, S=3, P=14, Q=14, C=64, K=64, N=1, Wstride=1, Hstride=1, Wdilation=1, Hdilation=1)
-        batch, _ = sample_mappings(arch, dims, 2000, 2000, seed=0)
+        batch, _ = sample_mappings(arch, dims, 2500, 2500, seed=0)  # >= PARALLEL_MIN_ROWS: the thread pool runs
 
         def energy(_=None):
             return evaluate_batch(arch, ert, dims, batch, use_kernel=True).energy_pJ
@@ -238,3 +238,28 @@ def test_kernel_survives_fork_and_concurrent_threads(ref_dir, tmp_path):
     """))
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_parallel_and_serial_kernel_launches_agree(ref_dir):
+    """A batch large enough for the thread pool gives the rows a small (calling-thread) launch gives, and the
+    numpy path's."""
+    pytest.importorskip("numba")
+    from mappers.sampler import sample_mappings
+    from mappers.validity_kernel import PARALLEL_MIN_ROWS
+
+    arch = parse_arch(ref_dir / "archs" / "gemmini_4x4" / "arch.yaml")
+    ert = load_ert(ref_dir / "archs" / "gemmini_4x4" / "ERT.yaml")
+    dims = dict(R=3, S=3, P=28, Q=28, C=64, K=32, N=1, Wstride=2, Hstride=2, Wdilation=1, Hdilation=1)
+    batch, _ = sample_mappings(arch, dims, 3000, 3000, seed=5)
+    assert len(batch) >= PARALLEL_MIN_ROWS
+    big = evaluate_batch(arch, ert, dims, batch, use_kernel=True, stats=True)
+    small = evaluate_batch(arch, ert, dims, batch, use_kernel=True, stats=True, chunk=PARALLEL_MIN_ROWS // 4)
+    ref = evaluate_batch(arch, ert, dims, batch[::7], use_kernel=False, stats=True)
+    for a in (big, small):
+        np.testing.assert_array_equal(a.validity.code, small.validity.code)
+        np.testing.assert_array_equal(a.cycles, small.cycles)
+        np.testing.assert_array_equal(a.energy_pJ, small.energy_pJ)
+        np.testing.assert_array_equal(a.reads, small.reads)
+    np.testing.assert_array_equal(big.cycles[::7], ref.cycles)
+    np.testing.assert_allclose(big.energy_pJ[::7], ref.energy_pJ, rtol=1e-12)
+    assert 0 < big.valid.sum() < len(batch)

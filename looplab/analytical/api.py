@@ -200,14 +200,16 @@ def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: An
     for s in range(0, B, step):
         sl = slice(s, min(B, s + step))
         sp = sperm if sperm.shape[0] == 1 else sperm[sl]
+        nchunk = kernel.chunks(sl.stop - sl.start)
+        run = kernel.evaluate_rows if nchunk > 1 else kernel.evaluate_rows_serial
         with kernel.KERNEL_LOCK:
-            kernel.evaluate_rows(
+            run(
                 batch.temporal[sl], batch.spatial_x[sl], batch.spatial_y[sl], sp, batch.perm[sl], batch.keep[sl],
                 proj, pdim, pcoef, relevant, single, mixed, mesh_x, mesh_y, lc.block, lc.e_read, lc.e_write,
                 lc.e_update, lc.read_bw, lc.write_bw, lc.shared_bw, lc.e_mac, float(lc.mac_instances), computes,
                 pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor, pl.inst, pl.mx, pl.my, pl.code, stats,
-                kernel.chunks(sl.stop - sl.start), code[sl], value[sl], energy[sl], cycles[sl], util[sl], by_level[sl],
-                fallback[sl], *(x[sl] if acc is not None else x for x in stat_out))
+                nchunk, code[sl], value[sl], energy[sl], cycles[sl], util[sl], by_level[sl], fallback[sl],
+                *(x[sl] if acc is not None else x for x in stat_out))
     return code, value, fallback
 
 

@@ -17,7 +17,7 @@ try:
     from numba import njit, prange
 
     from looplab.numba_setup import KERNEL_LOCK  # noqa: F401  (also selects a fork-safe threading layer)
-    from mappers.validity_kernel import verdict
+    from mappers.validity_kernel import PARALLEL_MIN_ROWS, verdict
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
@@ -292,6 +292,298 @@ if AVAILABLE:
         entry = NONE * 3 + 1
         return (size + A[0, entry], size * U + A[1, entry], size * F + A[2, entry], A[3, entry])
 
+    @njit(cache=True)
+    def _chunk(c, t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x, mesh_y,
+               block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances, computes,
+               vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode, stats, nchunk, code, value, energy,
+               cycles, util, e_level, fallback, o_reads, o_fills, o_updates):
+        """Rows of work chunk ``c`` (of ``nchunk``) of :func:`evaluate_rows`."""
+        B, L, _ = t.shape
+        one_sperm = sperm.shape[0] == 1
+        cum = np.ones((L, 7), np.int64)
+        below = np.ones((L, 7), np.int64)
+        ext = np.zeros((L, 3, 4), np.int64)
+        size = np.zeros((L, 3))
+        master = np.zeros((L, 3))
+        fan = np.ones(L)
+        rep = np.ones(L)
+        ldim = np.zeros(L * 7, np.int64)
+        ln = np.zeros(L * 7, np.int64)
+        lstride = np.zeros(L * 7, np.int64)
+        taus = np.zeros((L * 7, 5), np.int64)
+        keyed = np.zeros(L * 7, np.bool_)
+        Dbuf = np.zeros(L * 7 + 1)
+        Ebuf = np.zeros(L * 7 + 1, np.int64)
+        Dn = np.zeros(L * 7 + 1)
+        En = np.zeros(L * 7 + 1, np.int64)
+        C = np.zeros((L, 3))
+        W = np.zeros((L, 3))
+        Lk = np.zeros((L, 3))
+        possible = np.zeros(L * 7, np.bool_)
+        pas = np.zeros((L, 3))
+        part = np.zeros((L, 3))
+        alive = np.ones((L, 3), np.bool_)
+        sp = np.ones((L, 7), np.int64)
+        suffix = np.ones(L * 7 + 1)
+        top = np.zeros(3, np.int64)
+        spans = np.zeros(4, np.int64)
+        nextrel = np.zeros((3, L * 7 + 1), np.int64)
+        # blocks of ROW_BLOCK rows dealt round-robin to the chunks: contiguous rows for locality, and cheap
+        # (invalid) and costly rows spread evenly over the threads
+        c0 = np.int64(c)  # (the row body reuses the name c)
+        n_blocks = len(range(c0, -(-B // ROW_BLOCK), np.int64(nchunk)))
+        for ri in range(n_blocks * ROW_BLOCK):
+            b = (c0 + (ri // ROW_BLOCK) * np.int64(nchunk)) * ROW_BLOCK + ri % ROW_BLOCK
+            if b >= B:
+                continue
+            k, v = verdict(t, sx, sy, keep, b, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
+                           cum)
+            code[b] = k
+            value[b] = v
+            if k >= 0:
+                continue
+            sb = 0 if one_sperm else b
+            for lv in range(L):
+                for d in range(7):
+                    sp[lv, d] = sx[b, lv, d] * sy[b, lv, d]
+                    below[lv, d] = cum[lv - 1, d] if lv > 0 else 1
+            for lv in range(L):
+                for pv in range(3):
+                    s = 1.0
+                    ms = 1.0
+                    for a in range(4):
+                        e = 1
+                        em = 1
+                        for q in range(2):
+                            d = pdim[pv, a, q]
+                            if d >= 0:
+                                e += pcoef[pv, a, q] * (cum[lv, d] - 1)
+                                em += pcoef[pv, a, q] * (below[lv, d] * sp[lv, d] - 1)
+                        ext[lv, pv, a] = e
+                        s *= e
+                        ms *= em
+                    size[lv, pv] = s
+                    master[lv, pv] = ms
+            for lv in range(L):
+                f = 1.0
+                for d in range(7):
+                    f *= sp[lv, d]
+                fan[lv] = f
+            for lv in range(L - 2, -1, -1):
+                rep[lv] = rep[lv + 1] * fan[lv + 1]
+            T = 1.0
+            for lv in range(L):
+                for d in range(7):
+                    T *= t[b, lv, d]
+            for lv in range(L):
+                for q in range(7):
+                    k = perm[b, lv, q]
+                    ldim[lv * 7 + q] = k
+                    ln[lv * 7 + q] = t[b, lv, k]
+                    lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
+            # suffix[q]: product of the trip counts of loops q.. (outward); nextrel[pv, q]: the first live loop
+            # at or outside q that is relevant to data space pv (L * 7: none)
+            suffix[L * 7] = 1.0
+            for pv in range(3):
+                nextrel[pv, L * 7] = L * 7
+            for q in range(L * 7 - 1, -1, -1):
+                suffix[q] = suffix[q + 1] * ln[q]
+                for pv in range(3):
+                    nextrel[pv, q] = q if ln[q] > 1 and relevant[pv, ldim[q]] else nextrel[pv, q + 1]
+            Lk[:, :] = 0.0
+            for pv in range(3):
+                u0 = 1.0
+                mixed0 = False
+                for a in range(4):
+                    used0 = 0
+                    for qq in range(2):
+                        dd = pdim[pv, a, qq]
+                        if dd >= 0 and sp[0, dd] > 1:
+                            u0 *= sp[0, dd]
+                            used0 += 1
+                    if used0 > 1:
+                        mixed0 = True
+                if mixed0:
+                    F0 = np.int64(fan[0])
+                    offs0 = np.zeros((F0, 4), np.int64)
+                    _children(sx[b, 0], sy[b, 0], sperm[sb, 0], below[0], proj[pv], F0, offs0)
+                    u0 = float(_groups(offs0, F0, np.ones(F0, np.bool_), np.zeros(F0, np.int64)))
+                C[0, pv] = T * u0
+                W[0, pv] = T * fan[0]
+            for lv in range(1, L):
+                for pv in range(3):
+                    if single_dim[pv]:
+                        # stationarity closed form: size x trip counts from the innermost relevant loop out
+                        q0 = nextrel[pv, lv * 7]
+                        d = size[lv - 1, pv] * (suffix[q0] if q0 < L * 7 else 1.0)
+                    else:
+                        d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
+                                   proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
+                    # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
+                    u = 1.0
+                    mixed_sp = False
+                    for a in range(4):
+                        used = 0
+                        for qq in range(2):
+                            dd = pdim[pv, a, qq]
+                            if dd >= 0 and sp[lv, dd] > 1:
+                                used += 1
+                                u *= sp[lv, dd]
+                        if used > 1:
+                            mixed_sp = True
+                    link_possible = False
+                    M = 0
+                    if fan[lv] > 1 and not single_dim[pv]:
+                        cand = False
+                        for dd in range(7):
+                            if mixed_dims[pv, dd] and sp[lv, dd] > 1:
+                                cand = True
+                        if cand:
+                            M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
+                            for a in range(4):
+                                spans[a] = 0
+                                for dd in range(7):
+                                    spans[a] += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
+                            for m in range(M):
+                                inside = True
+                                nonzero = False
+                                for a in range(4):
+                                    if abs(taus[m, a]) > spans[a]:
+                                        inside = False
+                                    if taus[m, a] != 0:
+                                        nonzero = True
+                                possible[m] = inside and nonzero
+                                if possible[m]:
+                                    link_possible = True
+                    if mixed_sp:
+                        u = _distinct_u(sp[lv], below[lv], pdim[pv], pcoef[pv])
+                    if link_possible:
+                        F = np.int64(fan[lv])
+                        offs = np.zeros((F, 4), np.int64)
+                        _children(sx[b, lv], sy[b, lv], sperm[sb, lv], below[lv], proj[pv], F, offs)
+                        # keep only moves equal to some neighbour offset difference
+                        link_possible = _any_neighbour_move(offs, F, mesh_x[lv], mesh_y[lv], taus, M, possible)
+                        group = np.zeros(F, np.int64)
+                        U = np.int64(u)
+                        if link_possible:
+                            _groups(offs, F, np.ones(F, np.bool_), group)
+                            hs = mesh_x[lv]
+                            vs = mesh_y[lv]
+                            n_linked = np.zeros(M, np.int64)
+                            u_link = np.full(M, U, np.int64)
+                            any_use = False
+                            linked = np.zeros(F, np.bool_)
+                            for m in range(M):
+                                if not possible[m]:
+                                    continue
+                                nl = 0
+                                for i in range(F):
+                                    h = i % hs
+                                    v = i // hs
+                                    linked[i] = False
+                                    for nb in range(4):
+                                        hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
+                                        vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
+                                        if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
+                                            continue
+                                        jn = vv * hs + hh
+                                        if jn >= F:
+                                            continue
+                                        if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
+                                                offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
+                                                offs[jn, 2] - offs[i, 2] == taus[m, 2] and \
+                                                offs[jn, 3] - offs[i, 3] == taus[m, 3]:
+                                            linked[i] = True
+                                    if linked[i]:
+                                        nl += 1
+                                if nl == 0:
+                                    continue
+                                rem = _groups(offs, F, ~linked, group)
+                                if rem < U:
+                                    n_linked[m] = nl
+                                    u_link[m] = rem
+                                    any_use = True
+                            if any_use:
+                                d, cacc, wacc, lk = _link_dp(ext[lv - 1, pv], size[lv - 1, pv], taus, M, n_linked,
+                                                             u_link, float(U), fan[lv])
+                                C[lv, pv] = cacc
+                                W[lv, pv] = wacc
+                                Lk[lv, pv] = lk
+                                continue
+                    C[lv, pv] = u * d
+                    W[lv, pv] = fan[lv] * d
+            for lv in range(L - 1):
+                for pv in range(3):
+                    pas[lv, pv] = W[lv + 1, pv] / fan[lv + 1]
+            for pv in range(3):
+                p = np.int64(size[L - 1, pv])
+                part[L - 1, pv] = p
+                for lv in range(L - 2, -1, -1):
+                    pfd = np.int64(master[lv + 1, pv]) if fan[lv + 1] > 1 else np.int64(size[lv, pv])
+                    if pfd != 0:
+                        p = (p * np.int64(size[lv, pv])) // pfd
+                    part[lv, pv] = p
+            alive[:, :] = True
+            for lv in range(L):
+                for pv in range(3):
+                    if not keep[b, lv, pv]:
+                        if lv < L - 1:
+                            factor = C[lv, pv] * fan[lv + 1] / W[lv + 1, pv] if W[lv + 1, pv] > 0 else 0.0
+                            C[lv + 1, pv] *= factor
+                            W[lv + 1, pv] *= factor
+                            Lk[lv + 1, pv] = 0.0
+                        alive[lv, pv] = False
+            for pv in range(3):
+                top[pv] = -1
+                for lv in range(L):
+                    if alive[lv, pv]:
+                        top[pv] = lv
+            tot_e = computes * e_mac
+            e_level[b, 0] = tot_e
+            cyc = T
+            for lv in range(L):
+                rsum = 0.0
+                wsum = 0.0
+                el = 0.0
+                for pv in range(3):
+                    if not alive[lv, pv]:
+                        continue
+                    outermost = lv == top[pv]
+                    pa = 0.0 if outermost else pas[lv, pv]
+                    peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
+                    if pv == 2:
+                        upd = np.rint(C[lv, pv])
+                        rd = np.rint(C[lv, pv] + peer - part[lv, pv])
+                        fl = np.rint(pa + peer) if outermost else np.rint(pa + peer - part[lv, pv])
+                    else:
+                        upd = 0.0
+                        rd = np.rint(C[lv, pv] + peer)
+                        fl = np.rint(pa + peer)
+                    if stats:
+                        o_reads[b, lv, pv] = rd
+                        o_fills[b, lv, pv] = fl
+                        o_updates[b, lv, pv] = upd
+                    bs = block[lv]
+                    el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
+                           + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
+                    rsum += rd / T
+                    wsum += (fl + upd) / T
+                e_level[b, lv + 1] = el
+                tot_e += el
+                slow = 1.0
+                if read_bw[lv] < rsum:
+                    slow = min(slow, read_bw[lv] / rsum)
+                if write_bw[lv] < wsum:
+                    slow = min(slow, write_bw[lv] / wsum)
+                if shared_bw[lv] < rsum + wsum:
+                    slow = min(slow, shared_bw[lv] / (rsum + wsum))
+                lc = math.ceil(T / slow)
+                if lc > cyc:
+                    cyc = lc
+            energy[b] = tot_e
+            cycles[b] = np.int64(cyc)
+            util[b] = computes / (cyc * mac_instances)
+
     @njit(cache=True, parallel=True)
     def evaluate_rows(t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x,
                       mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances,
@@ -300,296 +592,31 @@ if AVAILABLE:
         """Validity (:func:`mappers.validity_kernel.verdict`) into ``code``/``value`` and, for valid rows, energy,
         cycles, utilization, energy per level and (``stats``) per-instance reads/fills/updates [B, L, 3] into the
         given arrays (left as they are for invalid rows and for tensors a level bypasses)."""
-        B, L, _ = t.shape
-        one_sperm = sperm.shape[0] == 1
         for c in prange(nchunk):
-            cum = np.ones((L, 7), np.int64)
-            below = np.ones((L, 7), np.int64)
-            ext = np.zeros((L, 3, 4), np.int64)
-            size = np.zeros((L, 3))
-            master = np.zeros((L, 3))
-            fan = np.ones(L)
-            rep = np.ones(L)
-            ldim = np.zeros(L * 7, np.int64)
-            ln = np.zeros(L * 7, np.int64)
-            lstride = np.zeros(L * 7, np.int64)
-            taus = np.zeros((L * 7, 5), np.int64)
-            keyed = np.zeros(L * 7, np.bool_)
-            Dbuf = np.zeros(L * 7 + 1)
-            Ebuf = np.zeros(L * 7 + 1, np.int64)
-            Dn = np.zeros(L * 7 + 1)
-            En = np.zeros(L * 7 + 1, np.int64)
-            C = np.zeros((L, 3))
-            W = np.zeros((L, 3))
-            Lk = np.zeros((L, 3))
-            possible = np.zeros(L * 7, np.bool_)
-            pas = np.zeros((L, 3))
-            part = np.zeros((L, 3))
-            alive = np.ones((L, 3), np.bool_)
-            sp = np.ones((L, 7), np.int64)
-            suffix = np.ones(L * 7 + 1)
-            top = np.zeros(3, np.int64)
-            spans = np.zeros(4, np.int64)
-            nextrel = np.zeros((3, L * 7 + 1), np.int64)
-            # blocks of ROW_BLOCK rows dealt round-robin to the chunks: contiguous rows for locality, and cheap
-            # (invalid) and costly rows spread evenly over the threads
-            c0 = np.int64(c)  # (the row body reuses the name c)
-            n_blocks = len(range(c0, -(-B // ROW_BLOCK), np.int64(nchunk)))
-            for ri in range(n_blocks * ROW_BLOCK):
-                b = (c0 + (ri // ROW_BLOCK) * np.int64(nchunk)) * ROW_BLOCK + ri % ROW_BLOCK
-                if b >= B:
-                    continue
-                k, v = verdict(t, sx, sy, keep, b, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
-                               cum)
-                code[b] = k
-                value[b] = v
-                if k >= 0:
-                    continue
-                sb = 0 if one_sperm else b
-                for lv in range(L):
-                    for d in range(7):
-                        sp[lv, d] = sx[b, lv, d] * sy[b, lv, d]
-                        below[lv, d] = cum[lv - 1, d] if lv > 0 else 1
-                for lv in range(L):
-                    for pv in range(3):
-                        s = 1.0
-                        ms = 1.0
-                        for a in range(4):
-                            e = 1
-                            em = 1
-                            for q in range(2):
-                                d = pdim[pv, a, q]
-                                if d >= 0:
-                                    e += pcoef[pv, a, q] * (cum[lv, d] - 1)
-                                    em += pcoef[pv, a, q] * (below[lv, d] * sp[lv, d] - 1)
-                            ext[lv, pv, a] = e
-                            s *= e
-                            ms *= em
-                        size[lv, pv] = s
-                        master[lv, pv] = ms
-                for lv in range(L):
-                    f = 1.0
-                    for d in range(7):
-                        f *= sp[lv, d]
-                    fan[lv] = f
-                for lv in range(L - 2, -1, -1):
-                    rep[lv] = rep[lv + 1] * fan[lv + 1]
-                T = 1.0
-                for lv in range(L):
-                    for d in range(7):
-                        T *= t[b, lv, d]
-                for lv in range(L):
-                    for q in range(7):
-                        k = perm[b, lv, q]
-                        ldim[lv * 7 + q] = k
-                        ln[lv * 7 + q] = t[b, lv, k]
-                        lstride[lv * 7 + q] = below[lv, k] * sp[lv, k]
-                # suffix[q]: product of the trip counts of loops q.. (outward); nextrel[pv, q]: the first live loop
-                # at or outside q that is relevant to data space pv (L * 7: none)
-                suffix[L * 7] = 1.0
-                for pv in range(3):
-                    nextrel[pv, L * 7] = L * 7
-                for q in range(L * 7 - 1, -1, -1):
-                    suffix[q] = suffix[q + 1] * ln[q]
-                    for pv in range(3):
-                        nextrel[pv, q] = q if ln[q] > 1 and relevant[pv, ldim[q]] else nextrel[pv, q + 1]
-                Lk[:, :] = 0.0
-                for pv in range(3):
-                    u0 = 1.0
-                    mixed0 = False
-                    for a in range(4):
-                        used0 = 0
-                        for qq in range(2):
-                            dd = pdim[pv, a, qq]
-                            if dd >= 0 and sp[0, dd] > 1:
-                                u0 *= sp[0, dd]
-                                used0 += 1
-                        if used0 > 1:
-                            mixed0 = True
-                    if mixed0:
-                        F0 = np.int64(fan[0])
-                        offs0 = np.zeros((F0, 4), np.int64)
-                        _children(sx[b, 0], sy[b, 0], sperm[sb, 0], below[0], proj[pv], F0, offs0)
-                        u0 = float(_groups(offs0, F0, np.ones(F0, np.bool_), np.zeros(F0, np.int64)))
-                    C[0, pv] = T * u0
-                    W[0, pv] = T * fan[0]
-                for lv in range(1, L):
-                    for pv in range(3):
-                        if single_dim[pv]:
-                            # stationarity closed form: size x trip counts from the innermost relevant loop out
-                            q0 = nextrel[pv, lv * 7]
-                            d = size[lv - 1, pv] * (suffix[q0] if q0 < L * 7 else 1.0)
-                        else:
-                            d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
-                                       proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
-                        # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
-                        u = 1.0
-                        mixed_sp = False
-                        for a in range(4):
-                            used = 0
-                            for qq in range(2):
-                                dd = pdim[pv, a, qq]
-                                if dd >= 0 and sp[lv, dd] > 1:
-                                    used += 1
-                                    u *= sp[lv, dd]
-                            if used > 1:
-                                mixed_sp = True
-                        link_possible = False
-                        M = 0
-                        if fan[lv] > 1 and not single_dim[pv]:
-                            cand = False
-                            for dd in range(7):
-                                if mixed_dims[pv, dd] and sp[lv, dd] > 1:
-                                    cand = True
-                            if cand:
-                                M = _taus(ldim, ln, lstride, lv * 7, L * 7, proj[pv], taus)
-                                for a in range(4):
-                                    spans[a] = 0
-                                    for dd in range(7):
-                                        spans[a] += abs(proj[pv, a, dd]) * below[lv, dd] * (sp[lv, dd] - 1)
-                                for m in range(M):
-                                    inside = True
-                                    nonzero = False
-                                    for a in range(4):
-                                        if abs(taus[m, a]) > spans[a]:
-                                            inside = False
-                                        if taus[m, a] != 0:
-                                            nonzero = True
-                                    possible[m] = inside and nonzero
-                                    if possible[m]:
-                                        link_possible = True
-                        if mixed_sp:
-                            u = _distinct_u(sp[lv], below[lv], pdim[pv], pcoef[pv])
-                        if link_possible:
-                            F = np.int64(fan[lv])
-                            offs = np.zeros((F, 4), np.int64)
-                            _children(sx[b, lv], sy[b, lv], sperm[sb, lv], below[lv], proj[pv], F, offs)
-                            # keep only moves equal to some neighbour offset difference
-                            link_possible = _any_neighbour_move(offs, F, mesh_x[lv], mesh_y[lv], taus, M, possible)
-                            group = np.zeros(F, np.int64)
-                            U = np.int64(u)
-                            if link_possible:
-                                _groups(offs, F, np.ones(F, np.bool_), group)
-                                hs = mesh_x[lv]
-                                vs = mesh_y[lv]
-                                n_linked = np.zeros(M, np.int64)
-                                u_link = np.full(M, U, np.int64)
-                                any_use = False
-                                linked = np.zeros(F, np.bool_)
-                                for m in range(M):
-                                    if not possible[m]:
-                                        continue
-                                    nl = 0
-                                    for i in range(F):
-                                        h = i % hs
-                                        v = i // hs
-                                        linked[i] = False
-                                        for nb in range(4):
-                                            hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
-                                            vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
-                                            if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
-                                                continue
-                                            jn = vv * hs + hh
-                                            if jn >= F:
-                                                continue
-                                            if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
-                                                    offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
-                                                    offs[jn, 2] - offs[i, 2] == taus[m, 2] and \
-                                                    offs[jn, 3] - offs[i, 3] == taus[m, 3]:
-                                                linked[i] = True
-                                        if linked[i]:
-                                            nl += 1
-                                    if nl == 0:
-                                        continue
-                                    rem = _groups(offs, F, ~linked, group)
-                                    if rem < U:
-                                        n_linked[m] = nl
-                                        u_link[m] = rem
-                                        any_use = True
-                                if any_use:
-                                    d, cacc, wacc, lk = _link_dp(ext[lv - 1, pv], size[lv - 1, pv], taus, M, n_linked,
-                                                                 u_link, float(U), fan[lv])
-                                    C[lv, pv] = cacc
-                                    W[lv, pv] = wacc
-                                    Lk[lv, pv] = lk
-                                    continue
-                        C[lv, pv] = u * d
-                        W[lv, pv] = fan[lv] * d
-                for lv in range(L - 1):
-                    for pv in range(3):
-                        pas[lv, pv] = W[lv + 1, pv] / fan[lv + 1]
-                for pv in range(3):
-                    p = np.int64(size[L - 1, pv])
-                    part[L - 1, pv] = p
-                    for lv in range(L - 2, -1, -1):
-                        pfd = np.int64(master[lv + 1, pv]) if fan[lv + 1] > 1 else np.int64(size[lv, pv])
-                        if pfd != 0:
-                            p = (p * np.int64(size[lv, pv])) // pfd
-                        part[lv, pv] = p
-                alive[:, :] = True
-                for lv in range(L):
-                    for pv in range(3):
-                        if not keep[b, lv, pv]:
-                            if lv < L - 1:
-                                factor = C[lv, pv] * fan[lv + 1] / W[lv + 1, pv] if W[lv + 1, pv] > 0 else 0.0
-                                C[lv + 1, pv] *= factor
-                                W[lv + 1, pv] *= factor
-                                Lk[lv + 1, pv] = 0.0
-                            alive[lv, pv] = False
-                for pv in range(3):
-                    top[pv] = -1
-                    for lv in range(L):
-                        if alive[lv, pv]:
-                            top[pv] = lv
-                tot_e = computes * e_mac
-                e_level[b, 0] = tot_e
-                cyc = T
-                for lv in range(L):
-                    rsum = 0.0
-                    wsum = 0.0
-                    el = 0.0
-                    for pv in range(3):
-                        if not alive[lv, pv]:
-                            continue
-                        outermost = lv == top[pv]
-                        pa = 0.0 if outermost else pas[lv, pv]
-                        peer = Lk[lv + 1, pv] / rep[lv] if lv < L - 1 else 0.0
-                        if pv == 2:
-                            upd = np.rint(C[lv, pv])
-                            rd = np.rint(C[lv, pv] + peer - part[lv, pv])
-                            fl = np.rint(pa + peer) if outermost else np.rint(pa + peer - part[lv, pv])
-                        else:
-                            upd = 0.0
-                            rd = np.rint(C[lv, pv] + peer)
-                            fl = np.rint(pa + peer)
-                        if stats:
-                            o_reads[b, lv, pv] = rd
-                            o_fills[b, lv, pv] = fl
-                            o_updates[b, lv, pv] = upd
-                        bs = block[lv]
-                        el += (math.ceil(rd / bs) * e_read[lv] + math.ceil(fl / bs) * e_write[lv]
-                               + math.ceil(upd / bs) * e_update[lv]) * rep[lv]
-                        rsum += rd / T
-                        wsum += (fl + upd) / T
-                    e_level[b, lv + 1] = el
-                    tot_e += el
-                    slow = 1.0
-                    if read_bw[lv] < rsum:
-                        slow = min(slow, read_bw[lv] / rsum)
-                    if write_bw[lv] < wsum:
-                        slow = min(slow, write_bw[lv] / wsum)
-                    if shared_bw[lv] < rsum + wsum:
-                        slow = min(slow, shared_bw[lv] / (rsum + wsum))
-                    lc = math.ceil(T / slow)
-                    if lc > cyc:
-                        cyc = lc
-                energy[b] = tot_e
-                cycles[b] = np.int64(cyc)
-                util[b] = computes / (cyc * mac_instances)
+            _chunk(c, t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims,
+                   mesh_x, mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac,
+                   mac_instances, computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
+                   stats, nchunk, code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills,
+                   o_updates)
+
+    @njit(cache=True)
+    def evaluate_rows_serial(t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims,
+                             mesh_x, mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac,
+                             mac_instances, computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode,
+                             stats, nchunk, code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills,
+                             o_updates):
+        """:func:`evaluate_rows` on the calling thread (small batches: no thread-pool launch)."""
+        _chunk(0, t, sx, sy, sperm, perm, keep, proj, pdim, pcoef, relevant, single_dim, mixed_dims, mesh_x,
+               mesh_y, block, e_read, e_write, e_update, read_bw, write_bw, shared_bw, e_mac, mac_instances,
+               computes, vsize, vpdim, vpcoef, arith, cap, floor, inst, vmx, vmy, vcode, stats, nchunk,
+               code, value, energy, cycles, util, e_level, fallback, o_reads, o_fills, o_updates)
 
     def set_threads(n: int) -> None:
         numba.set_num_threads(n)
 
     def chunks(rows: int) -> int:
-        """Work chunks for ``rows`` rows (a few per thread; buffers are allocated once per chunk)."""
+        """Work chunks for ``rows`` rows (a few per thread; buffers are allocated once per chunk; 1: run on the
+        calling thread, see :data:`mappers.validity_kernel.PARALLEL_MIN_ROWS`)."""
+        if rows < PARALLEL_MIN_ROWS or numba.get_num_threads() == 1:
+            return 1
         return max(1, min(rows, 8 * numba.get_num_threads()))
