@@ -18,7 +18,7 @@ Example (``sweeps/default.yaml``)::
       - resnet50                         # every layer of a catalog workload
       - {workload: resnet50, layers: [resnet50._outputs_input.2, 0]}   # names or indices
     mappings: {valid: 10, invalid: 100}  # sampler quotas per (accelerator, layer)
-    points_per_task: 2048                # task size (default 2048 analytical, 32 Timeloop): bounds memory
+    points_per_task: 8192                # task size (default 8192 analytical, 32 Timeloop): bounds memory
     execution: {workers: 0, max_attempts: 2, timeout_s: 120, energy: auto, kernel: auto}
 """
 
@@ -96,7 +96,7 @@ class SweepSpec:
     workloads: tuple[WorkloadSel, ...] = ()
     n_valid: int = 10
     n_invalid: int = 100
-    points_per_task: int = 2048
+    points_per_task: int = 8192
     execution: Execution = field(default_factory=Execution)
     store: StoreOptions = field(default_factory=StoreOptions)
     cluster: dict[str, Any] | None = None  # dask-jobqueue cluster spec (type + class kwargs)
@@ -237,7 +237,7 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
     n_invalid = _int(m.get("invalid", 100), f"{where}: mappings.invalid")
     if n_valid + n_invalid == 0:
         raise LooplabError("quotas are both zero", f"{where}: mappings")
-    ppt = _int(d.get("points_per_task", 2048 if backend == "analytical" else 32), f"{where}: points_per_task", 1)
+    ppt = _int(d.get("points_per_task", 8192 if backend == "analytical" else 32), f"{where}: points_per_task", 1)
 
     e = _keys(d.get("execution", {}), {"workers", "max_attempts", "timeout_s", "energy", "kernel"},
               f"{where}: execution")
