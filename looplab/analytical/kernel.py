@@ -202,20 +202,25 @@ if AVAILABLE:
         return u
 
     @njit(cache=True)
+    def _neighbour(i, nb, hs, vs, F):
+        """Child ``i``'s mesh neighbour ``nb`` (0 up, 1 down, 2 left, 3 right) on an ``hs`` x ``vs`` mesh of ``F``
+        children laid out row by row; -1 when there is none."""
+        h = i % hs + (-1 if nb == 2 else (1 if nb == 3 else 0))
+        v = i // hs + (-1 if nb == 0 else (1 if nb == 1 else 0))
+        if h < 0 or h >= hs or v < 0 or v >= vs:
+            return -1
+        jn = v * hs + h
+        return jn if jn < F else -1
+
+    @njit(cache=True)
     def _any_neighbour_move(offs, F, hs, vs, taus, M, possible):
         """Clear ``possible[m]`` unless move m equals the offset difference of some mesh-neighbour pair."""
         diffs = np.zeros((4 * F, 4), np.int64)
         nd = 0
         for i in range(F):
-            h = i % hs
-            v = i // hs
             for nb in range(4):
-                hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
-                vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
-                if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
-                    continue
-                jn = vv * hs + hh
-                if jn >= F:
+                jn = _neighbour(i, nb, hs, vs, F)
+                if jn < 0:
                     continue
                 new = True
                 for k in range(nd):
@@ -478,16 +483,10 @@ if AVAILABLE:
                                     continue
                                 nl = 0
                                 for i in range(F):
-                                    h = i % hs
-                                    v = i // hs
                                     linked[i] = False
                                     for nb in range(4):
-                                        hh = h + (-1 if nb == 2 else (1 if nb == 3 else 0))
-                                        vv = v + (-1 if nb == 0 else (1 if nb == 1 else 0))
-                                        if hh < 0 or hh >= hs or vv < 0 or vv >= vs:
-                                            continue
-                                        jn = vv * hs + hh
-                                        if jn >= F:
+                                        jn = _neighbour(i, nb, hs, vs, F)
+                                        if jn < 0:
                                             continue
                                         if offs[jn, 0] - offs[i, 0] == taus[m, 0] and \
                                                 offs[jn, 1] - offs[i, 1] == taus[m, 1] and \
