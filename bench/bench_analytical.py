@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--loop", type=int, default=200, help="mappings in the per-mapping loop")
     ap.add_argument("--archs", default="simba_final,gemmini_default")
     ap.add_argument("--layers", type=int, default=2, help="reference layers per architecture")
+    ap.add_argument("--repeat", type=int, default=5, help="timed passes over all batches (median reported)")
     args = ap.parse_args()
 
     from mappers.sampler import sample_mappings
@@ -80,20 +81,27 @@ def main() -> None:
     for _, _, arch, ert, dims, batch in work:  # compile / load the kernels, warm the caches
         evaluate_batch(arch, ert, dims, batch[:64])
         check_batch(arch, dims, batch[:4096])
-    dt_b = dt_v = dt_n = 0.0
-    n_valid = 0
+    runs_b, runs_v = [], []
+    for _ in range(args.repeat):
+        dt_b = dt_v = 0.0
+        n_valid = 0
+        for _, _, arch, ert, dims, batch in work:
+            d, res = _timed(evaluate_batch, arch, ert, dims, batch)
+            dt_b += d
+            n_valid += int(res.valid.sum())
+            dt_v += _timed(check_batch, arch, dims, batch)[0]
+        runs_b.append(total / dt_b)
+        runs_v.append(total / dt_v)
+    dt_n = 0.0
     for _, _, arch, ert, dims, batch in work:
-        d, res = _timed(evaluate_batch, arch, ert, dims, batch)
-        dt_b += d
-        n_valid += int(res.valid.sum())
-        dt_v += _timed(check_batch, arch, dims, batch)[0]
         sub = batch[: len(batch) // 8]
         dt_n += _timed(evaluate_batch, arch, ert, dims, sub, use_kernel=False)[0] * 8
-    batched = total / dt_b
+    batched = statistics.median(runs_b)
     engine = "numba kernel" if kernel else "numpy"
     print(f"batched ({engine}, evaluate_batch incl. validity): {batched:12,.0f} evaluations/s  "
-          f"({total:,} in {dt_b:.2f} s, {n_valid:,} valid)")
-    print(f"  validity alone (mappers.validity.check_batch):    {total / dt_v:12,.0f} mappings/s")
+          f"(median of {args.repeat} passes over {total:,}: {min(runs_b):,.0f} to {max(runs_b):,.0f}/s; "
+          f"{n_valid:,} valid)")
+    print(f"  validity alone (mappers.validity.check_batch):    {statistics.median(runs_v):12,.0f} mappings/s")
     if kernel:
         print(f"  numpy path (evaluate_batch use_kernel=False):     {total / dt_n:12,.0f} evaluations/s "
               f"(on 1/8 of each batch)")
