@@ -56,6 +56,24 @@ if AVAILABLE:
         return size, False
 
     @njit(cache=True)
+    def _multicast(sp_lv, pdim_pv):
+        """(children sharing a parent access, whether two spatial dims feed one tile axis) of a fan-out whose
+        spatial factors are ``sp_lv``: the product of the spatial factors of the dims the data space depends on
+        (exact unless ``mixed``, when :func:`_distinct_u` or the offsets enumeration count the distinct ones)."""
+        u = 1.0
+        mixed = False
+        for a in range(4):
+            used = 0
+            for qq in range(2):
+                dd = pdim_pv[a, qq]
+                if dd >= 0 and sp_lv[dd] > 1:
+                    u *= sp_lv[dd]
+                    used += 1
+            if used > 1:
+                mixed = True
+        return u, mixed
+
+    @njit(cache=True)
     def _delta(ext, size, ldim, ln, lstride, start, stop, proj_t, taus, keyed, D, E, Dn, En):
         """delta_sum for one row and one boundary (loops start..stop of the nest)."""
         M = _taus(ldim, ln, lstride, start, stop, proj_t, taus)
@@ -397,17 +415,7 @@ if AVAILABLE:
                     nextrel[pv, q] = q if ln[q] > 1 and relevant[pv, ldim[q]] else nextrel[pv, q + 1]
             Lk[:, :] = 0.0
             for pv in range(3):
-                u0 = 1.0
-                mixed0 = False
-                for a in range(4):
-                    used0 = 0
-                    for qq in range(2):
-                        dd = pdim[pv, a, qq]
-                        if dd >= 0 and sp[0, dd] > 1:
-                            u0 *= sp[0, dd]
-                            used0 += 1
-                    if used0 > 1:
-                        mixed0 = True
+                u0, mixed0 = _multicast(sp[0], pdim[pv])
                 if mixed0:
                     F0 = np.int64(fan[0])
                     offs0 = np.zeros((F0, 4), np.int64)
@@ -425,17 +433,7 @@ if AVAILABLE:
                         d = _delta(ext[lv - 1, pv], size[lv - 1, pv], ldim, ln, lstride, lv * 7, L * 7,
                                    proj[pv], taus, keyed, Dbuf, Ebuf, Dn, En)
                     # multicast: distinct child offsets (enumerated when two spatial dims share an axis)
-                    u = 1.0
-                    mixed_sp = False
-                    for a in range(4):
-                        used = 0
-                        for qq in range(2):
-                            dd = pdim[pv, a, qq]
-                            if dd >= 0 and sp[lv, dd] > 1:
-                                used += 1
-                                u *= sp[lv, dd]
-                        if used > 1:
-                            mixed_sp = True
+                    u, mixed_sp = _multicast(sp[lv], pdim[pv])
                     link_possible = False
                     M = 0
                     if fan[lv] > 1 and not single_dim[pv]:
