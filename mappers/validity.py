@@ -62,6 +62,13 @@ class Validity:
         self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
+    def from_codes(cls, pl: Plan, code: np.ndarray, value: np.ndarray, t: np.ndarray, sx: np.ndarray,
+                   sy: np.ndarray) -> Validity:
+        """The verdicts of a check over ``pl`` (``code``/``value`` per row; ``t``/``sx``/``sy`` the batch's
+        factors, for the texts of factor-product failures)."""
+        return cls(code < 0, code, value, pl.checks, factor_texts(pl, t, sx, sy, np.flatnonzero(code == 0)))
+
+    @classmethod
     def all_valid(cls, n: int) -> Validity:
         return cls(np.ones(n, bool), np.full(n, -1, np.int32), np.zeros(n, np.int64), ())
 
@@ -376,6 +383,7 @@ KERNEL_MIN_ROWS = 256
 
 
 def kernel_available() -> bool:
+    """Whether the compiled kernels can run (numba installed); numba itself is imported on first use."""
     return importlib.util.find_spec("numba") is not None
 
 
@@ -405,7 +413,7 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch,
                 pl.code, nchunk, code, value)
     else:
         code, value = _check_numpy(pl, t, sx, sy, keep)
-    return Validity(code < 0, code, value, pl.checks, factor_texts(pl, t, sx, sy, np.flatnonzero(code == 0)))
+    return Validity.from_codes(pl, code, value, t, sx, sy)
 
 
 def check(arch: ArchSpec, dims: dict[str, Any], mapping: Mapping) -> tuple[bool, str | None, str | None, str | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from looplab.archspec import ArchSpec, parse_arch
 from looplab.errors import LooplabError
 from looplab.result import EvalResult, LevelStats, TensorStats
 from mappers.mapping import Mapping, MappingBatch
-from mappers.validity import Validity, check_batch, factor_texts
+from mappers.validity import Validity, check_batch, kernel_available
 from mappers.validity import plan as vplan
 
 TENSORS = ("Weights", "Inputs", "Outputs")
@@ -97,15 +96,6 @@ def _ert_for(arch: ArchSpec, ert: Any) -> Any:
     return estimate_ert(arch)
 
 
-def _validity(arch: ArchSpec, dims: dict, batch: MappingBatch) -> Validity:
-    return check_batch(arch, dims, batch)
-
-
-def kernel_available() -> bool:
-    """Whether the compiled kernel can run (numba installed); numba itself is imported on first use."""
-    return importlib.util.find_spec("numba") is not None
-
-
 def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
     sizes, conv = layer_dims(dims)
     proj = projection(conv)
@@ -156,12 +146,10 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
         pl = vplan(arch, dims)
         code, value, fallback = _run_kernel(arch, dims, pl, batch, lc, step, stats, cycles, energy, util, by_level,
                                             acc)
-        valid = code < 0
         rows_numpy = np.flatnonzero(fallback)
-        val = Validity(valid, code, value, pl.checks,
-                       factor_texts(pl, batch.temporal, batch.spatial_x, batch.spatial_y, np.flatnonzero(code == 0)))
+        val = Validity.from_codes(pl, code, value, batch.temporal, batch.spatial_x, batch.spatial_y)
     else:
-        val = _validity(arch, dims, batch)
+        val = check_batch(arch, dims, batch)
         rows_numpy = np.flatnonzero(val.valid)
     for s in range(0, len(rows_numpy), step):
         rows = rows_numpy[s:s + step]

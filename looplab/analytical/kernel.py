@@ -17,7 +17,8 @@ try:
     from numba import njit, prange
 
     from looplab.numba_setup import KERNEL_LOCK  # noqa: F401  (also selects a fork-safe threading layer)
-    from mappers.validity_kernel import PARALLEL_MIN_ROWS, verdict
+    from mappers.validity_kernel import chunks as validity_chunks
+    from mappers.validity_kernel import verdict
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
@@ -611,9 +612,4 @@ if AVAILABLE:
     def set_threads(n: int) -> None:
         numba.set_num_threads(n)
 
-    def chunks(rows: int) -> int:
-        """Work chunks for ``rows`` rows (a few per thread; buffers are allocated once per chunk; 1: run on the
-        calling thread, see :data:`mappers.validity_kernel.PARALLEL_MIN_ROWS`)."""
-        if rows < PARALLEL_MIN_ROWS or numba.get_num_threads() == 1:
-            return 1
-        return max(1, min(rows, 8 * numba.get_num_threads()))
+    chunks = validity_chunks  # work chunks per launch: the same rule as the validity kernel's
