@@ -512,19 +512,29 @@ def sram_torch(depth, width, n_banks=1, smooth: bool = True, estimator: Estimato
 # ----------------------------------------------------------------------------------------------------------------
 # Held-out benchmark against plain log-log interpolation
 # ----------------------------------------------------------------------------------------------------------------
-def holdout_split(cfg, scheme: str = "depth") -> np.ndarray:
-    """Boolean mask of held-out configurations: every other grid point.
+HOLDOUT_SCHEMES = ("depth", "checkerboard", "random")
+RANDOM_HOLDOUT_SHARE = 0.25
 
-    ``depth``: odd log2(depth); ``checkerboard``: odd log2(depth) + log2(width) (width 24 counts as 32).
-    Configurations whose CACTI run is at the clamped minimum depth (``depth < 64 * n_banks``) are kept for the
-    fit: they scale from the same CACTI run as a kept point, so holding them out would test nothing.
+
+def holdout_split(cfg, scheme: str = "depth", seed: int = 0) -> np.ndarray:
+    """Boolean mask of held-out configurations.
+
+    ``depth``: every other grid point along depth (odd log2(depth)); ``checkerboard``: odd log2(depth) +
+    log2(width) (width 24 counts as 32), which holds out whole capacity classes (capacity = depth x width);
+    ``random``: a seeded 25% of the configurations. Configurations whose CACTI run is at the clamped minimum depth
+    (``depth < 64 * n_banks``) are kept for the fit: they scale from the same CACTI run as a kept point, so holding
+    them out would test nothing.
     """
     ld = np.log2(cfg.depth.to_numpy(float))
     lw = np.log2(np.maximum(32.0, np.ceil(cfg.width.to_numpy(float) / 8.0) * 8.0))
-    par = {"depth": ld, "checkerboard": ld + np.round(lw)}.get(scheme)
-    if par is None:
-        raise LooplabError(f"unknown hold-out scheme {scheme!r} (depth | checkerboard)")
-    return (np.round(par) % 2 == 1) & (cfg.depth.to_numpy(float) >= 64 * cfg.n_banks.to_numpy(float))
+    if scheme == "random":
+        held = np.random.default_rng(seed).random(len(cfg)) < RANDOM_HOLDOUT_SHARE
+    elif scheme in ("depth", "checkerboard"):
+        par = ld if scheme == "depth" else ld + np.round(lw)
+        held = np.round(par) % 2 == 1
+    else:
+        raise LooplabError(f"unknown hold-out scheme {scheme!r} ({' | '.join(HOLDOUT_SCHEMES)})")
+    return held & (cfg.depth.to_numpy(float) >= 64 * cfg.n_banks.to_numpy(float))
 
 
 def loglog_baseline(cfg, held: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -550,7 +560,7 @@ def _stats(err: np.ndarray) -> dict[str, float]:
             "mean": float(np.mean(err))}
 
 
-def holdout_benchmark(grid_path: str | Path, scheme: str = "depth", n_worst: int = 6) -> dict:
+def holdout_benchmark(grid_path: str | Path, scheme: str = "depth", n_worst: int = 6, seed: int = 0) -> dict:
     """Fit on the kept half of the SRAM grid, predict the held-out half; compare with the log-log baseline.
 
     Relative errors of read energy, write energy and area, pooled and per target, on (a) the held-out points the
@@ -558,14 +568,15 @@ def holdout_benchmark(grid_path: str | Path, scheme: str = "depth", n_worst: int
     lists the ``n_worst`` largest errors (any target) with their configuration.
     """
     cfg = sram_configs(read_grid(grid_path))
-    held = holdout_split(cfg, scheme)
+    held = holdout_split(cfg, scheme, seed)
     surfaces = fit_sram(cfg[~held])
     est = Estimator(surfaces, {})
     test = cfg[held]
     pred = est.sram(test.depth.to_numpy(), test.width.to_numpy(), test.n_banks.to_numpy())
     base, ok = loglog_baseline(cfg, held)
     okt = ok[held]
-    out: dict[str, Any] = {"scheme": scheme, "n_fit": int((~held).sum()), "n_held_out": int(held.sum()),
+    label = f"random (seed {seed})" if scheme == "random" else scheme
+    out: dict[str, Any] = {"scheme": label, "n_fit": int((~held).sum()), "n_held_out": int(held.sum()),
                            "n_interior": int(okt.sum())}
     pooled_e, pooled_b, pooled_all = [], [], []
     worst = []
@@ -647,7 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("-o", "--out", default=str(FIT_PATH))
     b = sub.add_parser("bench", help="hold out every other grid point; estimator vs log-log interpolation")
     b.add_argument("grid")
-    b.add_argument("--scheme", default="depth", choices=["depth", "checkerboard"])
+    b.add_argument("--scheme", default="depth", choices=list(HOLDOUT_SCHEMES))
+    b.add_argument("--seed", type=int, default=0, help="seed of the random scheme")
     c = sub.add_parser("compare", help="estimated vs Accelergy ERT/ART for reference architectures")
     c.add_argument("arch_dirs", nargs="+", help="folders with arch.yaml, ERT.yaml, ART.yaml")
     a = p.parse_args(argv)
@@ -658,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(a.out).write_text(json.dumps(model))
             print(f"wrote {a.out}")
         elif a.cmd == "bench":
-            print(format_benchmark(holdout_benchmark(a.grid, a.scheme)))
+            print(format_benchmark(holdout_benchmark(a.grid, a.scheme, seed=a.seed)))
         else:
             for d in a.arch_dirs:
                 d = Path(d)
