@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +188,35 @@ def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
     return ArchSpec(compute=compute, storage=tuple(fixed), attributes=root_attrs, source=source)
 
 
-def _replace(lv: Level, **kw: Any) -> Level:
-    from dataclasses import replace
+BANDWIDTH_FIELDS = ("shared_bandwidth", "read_bandwidth", "write_bandwidth")
 
+
+def with_bandwidths(arch: ArchSpec, bandwidths: dict[str, dict[str, float | None]]) -> ArchSpec:
+    """``arch`` with the bandwidths of some storage levels replaced: ``{level: {"read_bandwidth": 1, ...}}``.
+
+    A level given only a read and/or write bandwidth loses its shared bandwidth, as in a Timeloop architecture
+    that states ``read_bandwidth``/``write_bandwidth`` and no ``shared_bandwidth``.
+    """
+    names = arch.storage_names
+    for name, bw in bandwidths.items():
+        if name not in names:
+            raise LooplabError(f"no storage level {name!r} (levels: {', '.join(names)})", "bandwidths")
+        bad = set(bw) - set(BANDWIDTH_FIELDS)
+        if bad:
+            raise LooplabError(f"unknown bandwidth field(s) {sorted(bad)} for level {name!r}", "bandwidths")
+    storage = []
+    for lv in arch.storage:
+        bw = bandwidths.get(lv.name)
+        if bw:
+            kw = dict(bw)
+            if "shared_bandwidth" not in kw:
+                kw["shared_bandwidth"] = None
+            lv = _replace(lv, **kw)
+        storage.append(lv)
+    return replace(arch, storage=tuple(storage))
+
+
+def _replace(lv: Level, **kw: Any) -> Level:
     return replace(lv, **kw)
 
 

@@ -21,6 +21,7 @@ Relative errors are ``|model - truth| / truth`` over rows that both call valid.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
@@ -375,36 +376,54 @@ def _isnan(v: Any) -> bool:
 
 
 def load_dosa(path: Path, estimated_ert: bool = True, limit: int | None = None) -> list[Group]:
-    """Groups of a DOSA dataset CSV (Gemmini-like; every row is a valid mapping; ``target.energy`` in uJ)."""
-    from mappers.dosa import GEMMINI_LEVELS, iter_dosa_csv
+    """Groups of a DOSA dataset CSV (Gemmini-like; every row is a valid mapping; ``target.energy`` in uJ).
+
+    Each row's architecture is looplab's Gemmini template at the row's sizes, with the row's
+    ``arch.mem<i>_*_bandwidth`` columns where they differ from the template.
+    """
+    from looplab.archspec import with_bandwidths
+    from mappers.dosa import GEMMINI_LEVELS, dosa_timeloop_cycles, iter_dosa_csv
     from mappers.mapping import MappingBatch
 
     by_key: dict[tuple, list] = defaultdict(list)
     for n, row in enumerate(iter_dosa_csv(path), start=1):
-        by_key[(tuple(sorted(row.arch_params.items())), tuple(row.dims[k] for k in LAYER_KEYS))].append(row)
+        bw = tuple(sorted((lv, tuple(sorted(b.items()))) for lv, b in row.bandwidths.items()))
+        by_key[(tuple(sorted(row.arch_params.items())), bw, tuple(row.dims[k] for k in LAYER_KEYS))].append(row)
         if limit and n >= limit:
             break
     erts = _Erts(True)
+    archs: dict[tuple, tuple[str, ArchSpec]] = {}
     groups = []
-    for (pkey, dims_t), rows in by_key.items():
-        params = dict(pkey)
-        name = "gemmini_pe{pe_dim}_sp{sp_kib}_acc{acc_kib}".format(**params)
-        arch = _arch_from_params("gemmini", params, name)
-        if tuple(arch.storage_names) != GEMMINI_LEVELS:
-            raise LooplabError(f"gemmini levels {arch.storage_names} differ from DOSA's {GEMMINI_LEVELS}", str(path))
+    for (pkey, bw, dims_t), rows in by_key.items():
+        if (pkey, bw) not in archs:
+            params = dict(pkey)
+            name = "gemmini_pe{pe_dim}_sp{sp_kib}_acc{acc_kib}".format(**params)
+            arch = _arch_from_params("gemmini", params, name)
+            if tuple(arch.storage_names) != GEMMINI_LEVELS:
+                raise LooplabError(f"gemmini levels {arch.storage_names} differ from DOSA's {GEMMINI_LEVELS}",
+                                   str(path))
+            differ = {lv: dict(b) for lv, b in bw
+                      if any(getattr(arch.level(lv), k) != v for k, v in b)}
+            if differ:
+                arch = with_bandwidths(arch, differ)
+                name += "_bw_" + "_".join(f"{lv}-" + "-".join(f"{k.split('_')[0]}{v:g}" for k, v in sorted(b.items()))
+                                          for lv, b in sorted(differ.items()))
+            archs[(pkey, bw)] = (name, arch)
+        name, arch = archs[(pkey, bw)]
         ert, src = erts.get(pkey, arch, None)
         for r in rows:
             for k in ("cycle", "energy"):
                 if k not in r.targets:
                     raise LooplabError(f"missing target.{k}", f"{path}: line {r.line}")
+        cycles, sources = zip(*(dosa_timeloop_cycles(r.targets) for r in rows), strict=True)
         groups.append(Group(arch_name=name, family="gemmini", arch=arch, ert=ert, ert_source=src,
                             layer=str(dict(zip(LAYER_KEYS, dims_t, strict=True))),
                             dims=dict(zip(LAYER_KEYS, dims_t, strict=True)),
                             batch=MappingBatch.from_mappings([r.mapping for r in rows], arch.storage_names),
                             ids=[f"line {r.line}" for r in rows], truth_valid=np.ones(len(rows), bool),
-                            truth_cycles=np.array([r.targets["cycle"] for r in rows], float),
+                            truth_cycles=np.array(cycles, float),
                             truth_energy=np.array([r.targets["energy"] * 1e6 for r in rows], float),
-                            sources=["dosa-csv"] * len(rows)))
+                            sources=list(sources)))
     return groups
 
 
@@ -425,13 +444,17 @@ def load_groups(data: str | Path, estimated_ert: bool = False, ert_dir: str | Pa
 Model = Callable[[ArchSpec, Any, dict, Any], Any]
 
 
-def analytical_model() -> Model:
-    """The analytical model's batched entry point (``looplab.analytical.evaluate_batch``)."""
+def analytical_model(build: str = "reference") -> Model:
+    """The analytical model's batched entry point (``looplab.analytical.evaluate_batch``), reproducing the
+    Timeloop ``build`` (:mod:`looplab.analytical.builds`)."""
     try:
         from looplab.analytical import evaluate_batch
+        from looplab.analytical.builds import check_build
     except ImportError as exc:
         raise LooplabError(f"the analytical model is not available ({exc})") from None
-    return evaluate_batch
+    if check_build(build) == "reference":
+        return evaluate_batch
+    return functools.partial(evaluate_batch, build=build)
 
 
 @dataclass
@@ -581,7 +604,8 @@ def _pct(x: float | None, digits: int = 3) -> str:
 def render_report(summary: dict[str, Any], res: Results, plots: dict[str, str]) -> str:
     s = summary
     lines = ["# Analytical model vs recorded simulator results", "",
-             f"Data: `{s['data']}` ({s['data_kind']}). Rows evaluated: {s['n']} "
+             f"Data: `{s['data']}` ({s['data_kind']}). Model reproduces Timeloop build: "
+             f"`{s.get('timeloop_build', 'reference')}`. Rows evaluated: {s['n']} "
              f"({s['n_valid_truth']} valid in the recording, {s['n_valid_both']} valid in both). "
              f"Energy tables: " + ", ".join(f"{v} rows with {k} ERT" for k, v in s["ert"].items()) + ".",
              "", f"Model time {s['model_seconds']:.3f} s → **{s['evaluations_per_second'] or 0:,.0f} "
@@ -663,15 +687,20 @@ def _json_default(o: Any) -> Any:
 
 def correlate(data_path: str | Path, out_dir: str | Path, model: Model | None = None, *, estimated_ert: bool = False,
               ert_dir: str | Path | None = None, limit: int | None = None, archs: Sequence[str] | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, timeloop_build: str = "reference") -> dict[str, Any]:
     """Evaluate the analytical model on every row of ``data_path``; write the report into ``out_dir``.
 
-    Returns the summary (also written to ``summary.json``).
+    ``timeloop_build`` picks the Timeloop build the analytical model reproduces (``reference``, or ``dosa`` for
+    data labelled by DOSA's build); ignored when ``model`` is given. Returns the summary (also written to
+    ``summary.json``).
     """
     t0 = time.perf_counter()
+    if model is None:
+        model = analytical_model(timeloop_build)
     kind, groups = load_groups(data_path, estimated_ert, ert_dir, limit, archs)
     if not groups:
         raise LooplabError("no rows to evaluate", str(data_path))
     res = evaluate_groups(groups, model, progress)
-    meta = {"data": str(data_path), "data_kind": kind, "wall_seconds": time.perf_counter() - t0}
+    meta = {"data": str(data_path), "data_kind": kind, "wall_seconds": time.perf_counter() - t0,
+            "timeloop_build": timeloop_build}
     return write_outputs(res, out_dir, meta)

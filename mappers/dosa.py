@@ -11,7 +11,8 @@ level without temporal loops and puts the spatial loops last; :func:`format_dosa
 DOSA's strings round-trip exactly. Spatial loops at the Scratchpad go to X (K across PE columns) and at the
 Accumulator to Y (C across PE rows), as in the Gemmini template.
 
-DOSA CSV columns used: ``mapping.mapping``, ``prob.<dim>``, ``target.*`` and the ``arch.*`` hardware columns,
+DOSA CSV columns used: ``mapping.mapping``, ``prob.<dim>``, ``target.*`` and the ``arch.*`` hardware columns.
+``arch.mem<i>_{shared,read,write}_bandwidth`` are kept per level (:func:`dosa_bandwidths`); the sizes are
 converted to looplab's Gemmini parameters: ``pe_dim = arch.meshX`` (``arch.pe = pe_dim**2``), scratchpad
 ``sp_kib = mem2_depth * mem2_width / 8 / 1024``, accumulator ``acc_kib = mem1_depth * mem1_width *
 mem1_instances / 8 / 1024`` -- the inverse of the template's ``depth = sp_kib*1024/pe_dim`` (width
@@ -129,6 +130,7 @@ class DosaRow:
     mapping_text: str
     line: int = 0
     extra: dict[str, str] = field(default_factory=dict)  # arch.* columns as read
+    bandwidths: dict[str, dict[str, float]] = field(default_factory=dict)  # level -> *_bandwidth from the columns
 
 
 def _num(row: dict[str, str], key: str, where: str) -> float:
@@ -172,6 +174,46 @@ def dosa_arch_params(row: dict[str, str], where: str = "DOSA row") -> dict[str, 
     return {"pe_dim": pe_dim, "sp_kib": _int_or_float(sp_kib), "acc_kib": _int_or_float(acc_kib)}
 
 
+DOSA_MEMS: dict[str, str] = {"mem1": "Accumulator", "mem2": "Scratchpad"}
+BANDWIDTH_KINDS = ("shared", "read", "write")
+
+
+def dosa_bandwidths(row: dict[str, str], where: str = "DOSA row") -> dict[str, dict[str, float]]:
+    """Per Gemmini level, the ``shared_bandwidth`` / ``read_bandwidth`` / ``write_bandwidth`` (words per cycle) that
+    the row's ``arch.mem<i>_<kind>_bandwidth`` columns give (DOSA's timeloop dataset has ``shared``, its FireSim
+    training set ``read`` and ``write``). Levels without such columns are left out."""
+    out: dict[str, dict[str, float]] = {}
+    for mem, level in DOSA_MEMS.items():
+        for kind in BANDWIDTH_KINDS:
+            key = f"arch.{mem}_{kind}_bandwidth"
+            if row.get(key) not in (None, ""):
+                v = _num(row, key, where)
+                if not v > 0:
+                    raise LooplabError(f"column {key!r} must be > 0, got {row[key]!r}", where)
+                out.setdefault(level, {})[f"{kind}_bandwidth"] = v
+    return out
+
+
+#: ``target.cycle`` of DOSA's FireSim training CSV is the measured RTL cycle count (it equals
+#: ``target.gemmini_cycle`` on every row); its ``target.edp`` is still Timeloop's (energy in uJ x cycles / 1e6).
+FIRESIM_SOURCE = "dosa-csv (target.cycle is FireSim's; Timeloop cycles = target.edp / target.energy * 1e6)"
+
+
+def dosa_timeloop_cycles(targets: dict[str, float]) -> tuple[float, str]:
+    """Timeloop's cycle count of a DOSA row and where it came from.
+
+    ``target.cycle`` normally is Timeloop's. When the row also has ``target.gemmini_cycle`` equal to it (DOSA's
+    ``firesim_training.csv``), ``target.cycle`` is the FireSim measurement, and Timeloop's count is recovered from
+    ``target.edp = target.energy [uJ] * cycles / 1e6``, which DOSA wrote from Timeloop's cycles (on its Timeloop
+    dataset sample ``edp / energy * 1e6`` equals ``target.cycle`` to 3e-6).
+    """
+    cyc = targets["cycle"]
+    fs = targets.get("gemmini_cycle")
+    if fs is not None and fs == cyc and targets.get("edp") and targets.get("energy"):
+        return targets["edp"] / targets["energy"] * 1e6, FIRESIM_SOURCE
+    return cyc, "dosa-csv"
+
+
 def iter_dosa_csv(path: str | Path, check_factors: bool = True) -> Iterator[DosaRow]:
     """Rows of a DOSA dataset CSV (``firesim_training.csv``, ``timeloop_dataset_sample.csv``, ...)."""
     path = Path(path)
@@ -197,7 +239,8 @@ def iter_dosa_csv(path: str | Path, check_factors: bool = True) -> Iterator[Dosa
                        if k and k.startswith("target.") and v not in ("", None)}
             yield DosaRow(arch_params=dosa_arch_params(row, where), dims=dims, mapping=mapping, targets=targets,
                           mapping_text=text, line=i,
-                          extra={k: v for k, v in row.items() if k and k.startswith("arch.")})
+                          extra={k: v for k, v in row.items() if k and k.startswith("arch.")},
+                          bandwidths=dosa_bandwidths(row, where))
 
 
 def read_dosa_csv(path: str | Path, check_factors: bool = True) -> list[DosaRow]:

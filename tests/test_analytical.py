@@ -11,6 +11,7 @@ import pytest
 from looplab.analytical import analyse, evaluate_batch, evaluate_files
 from looplab.archspec import parse_arch
 from looplab.energy.ert import load_ert
+from looplab.errors import LooplabError
 from mappers.mapping import Mapping, MappingBatch
 
 TENSORS = ("Weights", "Inputs", "Outputs")
@@ -263,3 +264,30 @@ def test_parallel_and_serial_kernel_launches_agree(ref_dir):
     np.testing.assert_array_equal(big.cycles[::7], ref.cycles)
     np.testing.assert_allclose(big.energy_pJ[::7], ref.energy_pJ, rtol=1e-12)
     assert 0 < big.valid.sum() < len(batch)
+
+
+def test_dosa_build_changes_only_write_bandwidth_demand(ref_dir):
+    """``build="dosa"`` adds the elided first output reads to the innermost output level's write demand: cycles
+    never drop, energy and validity are untouched, and the compiled kernel refuses it."""
+    import gzip
+    import json
+
+    with gzip.open(ref_dir / "cases.jsonl.gz", "rt") as fh:
+        cases = [c for c in map(json.loads, fh) if c["arch"] == "gemmini_default"][:96]
+    arch = parse_arch(ref_dir / "archs" / "gemmini_default" / "arch.yaml")
+    ert = load_ert(ref_dir / "archs" / "gemmini_default" / "ERT.yaml")
+    by_layer: dict = {}
+    for c in cases:
+        by_layer.setdefault(c["layer"], []).append(c)
+    grew = 0
+    for cs in by_layer.values():
+        batch = MappingBatch.from_mappings([Mapping.from_record(c["mapping"]) for c in cs], arch.storage_names)
+        ref = evaluate_batch(arch, ert, cs[0]["layer_dims"], batch, use_kernel=False)
+        dosa = evaluate_batch(arch, ert, cs[0]["layer_dims"], batch, build="dosa")
+        np.testing.assert_array_equal(ref.valid, dosa.valid)
+        np.testing.assert_array_equal(ref.energy_pJ, dosa.energy_pJ)
+        assert (dosa.cycles[ref.valid] >= ref.cycles[ref.valid]).all()
+        grew += int((dosa.cycles[ref.valid] > ref.cycles[ref.valid]).sum())
+        with pytest.raises(LooplabError, match="reference build only"):
+            evaluate_batch(arch, ert, cs[0]["layer_dims"], batch, use_kernel=True, build="dosa")
+    assert grew > 0

@@ -274,3 +274,44 @@ def test_reference_layout_without_layer_dims(ref_dir, ref_cases, tmp_path):
     (root / "layers" / f"{cases[0]['layer']}.yaml").unlink()
     with pytest.raises(LooplabError, match="no layer_dims"):
         C.load_reference(root)
+
+
+@needs_model
+def test_dosa_rows_against_dosa_build_cycles():
+    """DOSA's labels come from DOSA's own Timeloop build. With the row's bandwidth columns honoured and
+    ``build="dosa"`` (elided first reads of outputs counted as writes at the innermost output level), the model's
+    cycles equal the label on every FireSim-set row kept in tests/data and on 38 of the 40 timeloop-sample rows
+    (the other two are DRAM-bound); the reference build's counting does not."""
+    from looplab.analytical import evaluate_batch
+    from mappers.dosa import FIRESIM_SOURCE
+
+    kind, groups = C.load_groups(DOSA / "firesim_training_head30.csv")
+    assert kind == "dosa" and sum(len(g) for g in groups) == 30
+    import csv
+
+    with (DOSA / "firesim_training_head30.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    for g in groups:
+        assert set(g.sources) == {FIRESIM_SOURCE}
+        assert g.arch.level("Accumulator").read_bandwidth == 1 and g.arch.level("Accumulator").shared_bandwidth is None
+        for i, cyc in zip(g.ids, g.truth_cycles, strict=True):
+            r = rows[int(i.split()[1]) - 2]
+            assert r["target.cycle"] == r["target.gemmini_cycle"]  # FireSim's count, not Timeloop's
+            assert cyc == pytest.approx(float(r["target.edp"]) / float(r["target.energy"]) * 1e6)
+
+    def exact(groups, build):
+        n = 0
+        for g in groups:
+            res = evaluate_batch(g.arch, g.ert, g.dims, g.batch, build=build)
+            n += int((np.abs(res.cycles / g.truth_cycles - 1) < 1e-5).sum())
+        return n
+
+    assert exact(groups, "dosa") == 30 and exact(groups, "reference") < 15
+    sample = C.load_groups(DOSA / "timeloop_dataset_sample.csv")[1]
+    assert all(set(g.sources) == {"dosa-csv"} for g in sample)
+    assert exact(sample, "dosa") == 38 and exact(sample, "reference") < 30
+
+
+def test_unknown_timeloop_build_is_refused(tmp_path):
+    with pytest.raises(LooplabError, match="unknown Timeloop build 'v9'"):
+        C.correlate(DOSA / "timeloop_dataset_sample.csv", tmp_path / "r", timeloop_build="v9", progress=False)

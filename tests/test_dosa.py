@@ -93,3 +93,40 @@ def test_bad_csv(tmp_path):
     p.write_text("\n".join([src[0], ",".join(row)]) + "\n")
     with pytest.raises(LooplabError, match="line 2: mapping.mapping.*K: factors give"):
         read_dosa_csv(p)
+
+
+def test_bandwidth_columns_of_both_dosa_formats(tmp_path):
+    """DOSA's timeloop dataset states a shared bandwidth per memory, its FireSim training set read and write ones."""
+    sample = read_dosa_csv(DOSA / "timeloop_dataset_sample.csv")
+    for r in sample:
+        pe = r.arch_params["pe_dim"]
+        assert r.bandwidths == {"Accumulator": {"shared_bandwidth": 2.0}, "Scratchpad": {"shared_bandwidth": 2.0 * pe}}
+    firesim = read_dosa_csv(DOSA / "firesim_training_head30.csv")
+    assert {str(r.bandwidths) for r in firesim} == {str({
+        "Accumulator": {"read_bandwidth": 1.0, "write_bandwidth": 1.0},
+        "Scratchpad": {"read_bandwidth": 16.0, "write_bandwidth": 16.0}})}
+    src = (DOSA / "firesim_training_head30.csv").read_text().splitlines()
+    header, row = src[0].split(","), src[1].split(",")
+    row[header.index("arch.mem1_read_bandwidth")] = "0"
+    p = tmp_path / "bad.csv"
+    p.write_text("\n".join([src[0], ",".join(row)]) + "\n")
+    with pytest.raises(LooplabError, match="line 2.*arch.mem1_read_bandwidth.*> 0"):
+        read_dosa_csv(p)
+
+
+def test_with_bandwidths_replaces_level_bandwidths():
+    from arch_gen import get_preset, render_arch
+    from looplab.archspec import with_bandwidths
+
+    arch = parse_arch(render_arch(get_preset("gemmini_default")))
+    acc = arch.level("Accumulator")
+    assert acc.shared_bandwidth == 2 and acc.read_bandwidth is None
+    new = with_bandwidths(arch, {"Accumulator": {"read_bandwidth": 1.0, "write_bandwidth": 1.0}})
+    a2 = new.level("Accumulator")
+    assert (a2.shared_bandwidth, a2.read_bandwidth, a2.write_bandwidth) == (None, 1.0, 1.0)
+    assert new.level("Scratchpad") == arch.level("Scratchpad") and arch.level("Accumulator") == acc
+    assert with_bandwidths(arch, {"Scratchpad": {"shared_bandwidth": 4.0}}).level("Scratchpad").shared_bandwidth == 4
+    with pytest.raises(LooplabError, match="no storage level 'Acc'"):
+        with_bandwidths(arch, {"Acc": {"read_bandwidth": 1.0}})
+    with pytest.raises(LooplabError, match="unknown bandwidth field"):
+        with_bandwidths(arch, {"Accumulator": {"bandwidth": 1.0}})

@@ -263,6 +263,12 @@ def test_import_dosa_csv(tmp_path):
         from looplab.sweep.dosa_import import import_dosa
 
         import_dosa(src, tmp_path / "d")
+    # DOSA's FireSim set: target.cycle is FireSim's count, so `cycles` takes Timeloop's from target.edp/energy
+    fs = ROOT / "tests" / "data" / "dosa" / "firesim_training_head30.csv"
+    assert main(["import-dosa", str(fs), "--out", str(tmp_path / "f")]) == 0
+    for got in DatasetStore(tmp_path / "f").read().to_pylist():
+        assert got["dosa_cycle"] == got["dosa_gemmini_cycle"]
+        assert got["cycles"] == round(got["dosa_edp"] / got["dosa_energy"] * 1e6) != got["dosa_cycle"]
 
 
 def test_jobqueue_spec(tmp_path):

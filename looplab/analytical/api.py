@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from looplab.analytical.builds import check_build, extra_write_words
 from looplab.analytical.model import _align, analyse, costs, layer_dims, level_costs
 from looplab.analytical.nest import projection
 from looplab.archspec import ArchSpec, parse_arch
@@ -120,20 +121,24 @@ def _sparse_projection(proj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, chunk: int = 65536,
-                   use_kernel: bool | None = None, stats: bool = False) -> BatchResult:
+                   use_kernel: bool | None = None, stats: bool = False, build: str = "reference") -> BatchResult:
     """Evaluate ``batch`` (mappings of one layer on ``arch``) in chunks of at most ``chunk`` rows.
 
     ``use_kernel`` (default: when numba is installed) runs the compiled kernel, which checks validity and
     evaluates each row in one pass; the numpy path gives the same numbers. ``stats`` adds per-level per-tensor
-    reads/fills/updates to the result.
+    reads/fills/updates to the result. ``build`` picks the Timeloop build to reproduce
+    (:mod:`looplab.analytical.builds`; only ``reference`` runs in the kernel, the others take the numpy path).
     """
     layer_dims(dims)
+    check_build(build)
     lc = level_costs(arch, _ert_for(arch, ert))
     batch = _align(arch, batch)
     if use_kernel is None:
-        use_kernel = kernel_available()
+        use_kernel = kernel_available() and build == "reference"
     if use_kernel and not kernel_available():
         raise LooplabError("use_kernel=True but numba is not installed")
+    if use_kernel and build != "reference":
+        raise LooplabError(f"the compiled kernel reproduces the reference build only, not {build!r}", "use_kernel")
     B, L = len(batch), len(arch.storage)
     names = (arch.compute.name, *arch.storage_names)
     cycles = np.full(B, -1, np.int64)
@@ -154,7 +159,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     for s in range(0, len(rows_numpy), step):
         rows = rows_numpy[s:s + step]
         st = analyse(arch, dims, batch[rows])
-        co = costs(st, lc)
+        co = costs(st, lc, extra_write_words(build, st))
         cycles[rows] = co.cycles
         energy[rows] = co.energy
         util[rows] = co.utilization

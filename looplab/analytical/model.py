@@ -234,7 +234,9 @@ class Costs:
     utilization: np.ndarray  # [B]
 
 
-def costs(st: NestStats, lc: LevelCosts) -> Costs:
+def costs(st: NestStats, lc: LevelCosts, extra_writes: np.ndarray | None = None) -> Costs:
+    """Energy, cycles and utilization from the nest statistics. ``extra_writes`` [B, L, 3] adds write accesses to
+    the bandwidth demand only (see :mod:`looplab.analytical.builds`)."""
     bs = lc.block[None, :, None]
     vec = np.ceil(st.reads / bs) * lc.e_read[None, :, None] + np.ceil(st.fills / bs) * lc.e_write[None, :, None] \
         + np.ceil(st.updates / bs) * lc.e_update[None, :, None]
@@ -242,7 +244,8 @@ def costs(st: NestStats, lc: LevelCosts) -> Costs:
     e_mac = st.computes * lc.e_mac * np.ones(len(st.compute_cycles))
     Tc = st.compute_cycles.astype(np.float64)[:, None]
     rbw = (st.reads / Tc[:, :, None]).sum(axis=2)
-    wbw = ((st.fills + st.updates) / Tc[:, :, None]).sum(axis=2)
+    writes = st.fills + st.updates if extra_writes is None else st.fills + st.updates + extra_writes
+    wbw = (writes / Tc[:, :, None]).sum(axis=2)
     slow = np.ones_like(rbw)
     with np.errstate(divide="ignore", invalid="ignore"):
         slow = np.where(lc.read_bw < rbw, np.minimum(slow, lc.read_bw / rbw), slow)

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ert-dir", metavar="DIR", help="for datasets: DIR/<arch>/ERT.yaml per architecture name")
     p.add_argument("--arch", action="append", metavar="NAME", help="only these architectures (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
+    p.add_argument("--timeloop-build", default="reference", metavar="BUILD",
+                   help="the Timeloop build the model reproduces: reference (default; the build of reference/) or "
+                        "dosa (the build that labelled DOSA's published datasets; changes cycles only)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_correlate)
 
@@ -27,7 +30,7 @@ def _correlate(args: argparse.Namespace) -> int:
     from looplab.correlate import correlate
 
     s = correlate(args.data, args.out, estimated_ert=args.estimated_ert, ert_dir=args.ert_dir, limit=args.limit,
-                  archs=args.arch, progress=not args.no_progress)
+                  archs=args.arch, progress=not args.no_progress, timeloop_build=args.timeloop_build)
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.4f}%"
