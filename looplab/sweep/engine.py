@@ -246,6 +246,9 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     finally:
         bar.close()
         ex.close()
+    # A worker orphaned by a killed earlier run exits within half a second, possibly mid-write and after the
+    # clean-up at start: remove temp files of writers that are gone now, so none outlives the finished sweep.
+    store.cleanup_tmp()
     wall = time.perf_counter() - t_start
     ru_self = resource.getrusage(resource.RUSAGE_SELF)
     ru_child = resource.getrusage(resource.RUSAGE_CHILDREN)
