@@ -452,9 +452,7 @@ def analytical_model(build: str = "reference") -> Model:
         from looplab.analytical.builds import check_build
     except ImportError as exc:
         raise LooplabError(f"the analytical model is not available ({exc})") from None
-    if check_build(build) == "reference":
-        return evaluate_batch
-    return functools.partial(evaluate_batch, build=build)
+    return functools.partial(evaluate_batch, build=check_build(build))
 
 
 @dataclass

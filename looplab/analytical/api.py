@@ -11,14 +11,12 @@ import numpy as np
 from looplab.analytical.builds import check_build, extra_write_words
 from looplab.analytical.model import _align, analyse, costs, layer_dims, level_costs
 from looplab.analytical.nest import projection
-from looplab.archspec import ArchSpec, parse_arch
+from looplab.archspec import TENSORS, ArchSpec, parse_arch
 from looplab.errors import LooplabError
 from looplab.result import EvalResult, LevelStats, TensorStats
 from mappers.mapping import Mapping, MappingBatch
 from mappers.validity import Validity, check_batch, kernel_available
 from mappers.validity import plan as vplan
-
-TENSORS = ("Weights", "Inputs", "Outputs")
 
 
 @dataclass

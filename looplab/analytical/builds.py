@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from looplab.archspec import TENSORS
 from looplab.errors import LooplabError
 
 TIMELOOP_BUILDS = ("reference", "dosa")
-OUTPUTS = 2  # data-space index of Outputs
+OUTPUTS = TENSORS.index("Outputs")  # data-space index
 
 
 def check_build(build: str) -> str:
