@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "looplab.cli.mapping_cmd",  # sample, import-dosa
     "looplab.cli.sweep_cmd",  # sweep, dataset info|merge|export, demo
     "looplab.cli.model_cmd",  # correlate
+    "looplab.cli.map_cmd",  # map (timeloop-mapper | looplab)
+    "looplab.cli.learn_cmd",  # train, predict, experiment
+    "looplab.cli.search_cmd",  # search (co-search and baselines)
 ]
 
 
