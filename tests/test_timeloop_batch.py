@@ -180,7 +180,7 @@ def _check_against_records(rows: dict, ref_cases, ref_dir):
         assert row["valid"] is rec["valid"], e["dir"]
         if rec["valid"]:
             assert row["cycles"] == rec["stats"]["cycles"], e["dir"]
-            assert row["energy_pJ"] == rec["stats"]["energy_pJ"], e["dir"]
+            assert row["energy_pJ"] == rec["stats"]["energy_pJ_levels_sum"], e["dir"]
         else:
             assert f"ERROR: couldn't map level {row['failed_level']}: {row['reason']}" == rec["error"], e["dir"]
 
@@ -239,7 +239,7 @@ def test_real_accelergy_once_per_arch(ref_dir, ref_cases, tmp_path):
             arch_ert = next(p for p in entries if (p / "arch.yaml").read_bytes()
                             == (ref_dir / "full" / e["dir"] / "arch.yaml").read_bytes()) / "ERT.yaml"
             if arch_ert.read_text() == (ref_dir / "full" / e["dir"] / "ERT.yaml").read_text():
-                assert row["energy_pJ"] == rec["stats"]["energy_pJ"]
+                assert row["energy_pJ"] == rec["stats"]["energy_pJ_levels_sum"]
 
 
 @pytest.mark.pytimeloop
