@@ -140,6 +140,9 @@ _BACKENDS = {"timeloop": TimeloopBackend, "pytimeloop": PytimeloopBackend, "anal
 
 def get_backend(name: str, **options) -> Backend:
     """A backend by name; ``options`` go to its constructor (e.g. ``cache_dir``, ``workdir_root``)."""
+    from looplab.timeloop.discover import activate
+
+    activate()  # LOOPLAB_SIMULATORS=DIR / TIMELOOP_DIR (idempotent)
     try:
         cls = _BACKENDS[name]
     except KeyError:
