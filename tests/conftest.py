@@ -77,3 +77,10 @@ def ref_cases() -> list[dict]:
 @pytest.fixture(scope="session")
 def have_accelergy() -> bool:
     return shutil.which("accelergy") is not None
+
+
+@pytest.fixture(scope="session")
+def live_cache(tmp_path_factory) -> Path:
+    """A ``LOOPLAB_CACHE`` root shared by the live tests, so Accelergy runs once per architecture per session
+    (``<root>/accelergy`` is the ERT/ART cache)."""
+    return tmp_path_factory.mktemp("looplab-cache")

@@ -93,11 +93,11 @@ def test_batch_reproduces_stratified_reference_sample(backend, ref_dir, ref_case
 @live
 @needs_accelergy
 @pytest.mark.parametrize("arch", ["simba_final", "gemmini_4x4"])
-def test_accelergy_tables_equal_recorded(arch, ref_dir, tmp_path):
+def test_accelergy_tables_equal_recorded(arch, ref_dir, live_cache):
     from looplab.timeloop.accelergy import ensure_ert
 
     src = ref_dir / "archs" / arch
-    ert, art = ensure_ert(src / "arch.yaml", tmp_path / "cache")
+    ert, art = ensure_ert(src / "arch.yaml", live_cache / "accelergy")
     assert yaml.safe_load(ert.read_text()) == yaml.safe_load((src / "ERT.yaml").read_text())
     assert yaml.safe_load(art.read_text()) == yaml.safe_load((src / "ART.yaml").read_text())
 
