@@ -197,8 +197,9 @@ def map_layer(arch: Path, problem: Path, out_dir: Path, *, metric: str = "edp", 
                               "constraints": str(mapper_config) if mapper_config else "family default",
                               "valid": False, "cycles": None, "energy_pJ": None, "edp": None}
     stats_file, map_file = work / "timeloop-mapper.stats.txt", work / "timeloop-mapper.map.yaml"
-    if stats_file.is_file() and map_file.is_file():
-        res = parse_stats_text(stats_file.read_text(), backend="timeloop-mapper", where=str(stats_file))
+    stats_text = stats_file.read_text(errors="replace") if stats_file.is_file() else ""
+    if stats_text.strip() and map_file.is_file():  # no valid mapping found: the mapper leaves both empty
+        res = parse_stats_text(stats_text, backend="timeloop-mapper", where=str(stats_file))
         mapping = Mapping.from_yaml(normalise_mapping_yaml(map_file.read_text()), spec.storage_names,
                                     source=str(map_file))
         (out_dir / "mapping.yaml").write_text(mapping_to_yaml(mapping, spec))
@@ -206,9 +207,10 @@ def map_layer(arch: Path, problem: Path, out_dir: Path, *, metric: str = "edp", 
                       utilization=res.utilization, energy_by_level=res.energy_by_level,
                       mapping=mapping.to_yaml_obj(), best=_best_line(work))
     else:
-        tail = (work / "stdout.txt").read_text(errors="replace")[-300:] + \
-            (work / "stderr.txt").read_text(errors="replace")[-300:]
+        text = (work / "stdout.txt").read_text(errors="replace")
+        said = [ln.strip() for ln in text.splitlines() if "STATEMENT" in ln or "ERROR" in ln or "No valid" in ln]
+        tail = (said[-1] if said else text[-300:]) + " " + (work / "stderr.txt").read_text(errors="replace")[-300:]
         why = "killed by a signal" if rc is not None and rc < 0 else f"exit status {rc}"
-        result["reason"] = f"timeloop-mapper wrote no best mapping ({why}); output ended: {tail.strip()}"
+        result["reason"] = f"timeloop-mapper found no valid mapping ({why}): {tail.strip()}"
     (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     return result
