@@ -153,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                 first.setdefault(c["arch"], w)
             steady = sum(walls) - sum(first.values())
             print(line("pytimeloop in-process (incl. worker start-up)", n, sum(walls), ok))
-            print(line("pytimeloop in-process (warm workers)", n - len(first), steady, None,
-                       f"  start-up {statistics.median(first.values()):.2f} s per architecture (median)"))
+            if n > len(first):
+                print(line("pytimeloop in-process (warm workers)", n - len(first), steady, None,
+                           f"  start-up {statistics.median(first.values()):.2f} s per architecture (median)"))
             pytimeloop_backend.close_all()
         else:
             rec = recorded("inproc_wall_s")
