@@ -40,6 +40,7 @@ from looplab.errors import LooplabError
 from looplab.result import EvalResult
 from looplab.timeloop.errors import classify_reason
 from looplab.timeloop.parse_stats import parse_stats_text
+from looplab.timeloop.runner import SHAPES_HINT, SHAPES_MISSING
 
 BACKEND = "pytimeloop"
 WORKER_SCRIPT = Path(__file__).with_name("pytimeloop_worker.py")
@@ -227,6 +228,10 @@ def _drop(key: str, kill: bool) -> None:
         w.close()
 
 
+# A forked child (a process pool's worker) must not talk to its parent's workers over the inherited pipes.
+os.register_at_fork(after_in_child=lambda: _WORKERS.clear())
+
+
 @atexit.register
 def close_all() -> None:
     """Stop every worker process of this process (also run at interpreter exit)."""
@@ -256,6 +261,11 @@ def evaluate(arch: Path, problem: Path, mapping: Path, ert: Path | None = None, 
                           reason=f"pytimeloop did not finish within {timeout_s:g} s; its worker was killed")
     except WorkerDied as exc:
         _drop(key, kill=False)
-        return EvalResult(valid=None, backend=BACKEND, error_kind="crash", reason=str(exc),
+        kind = "missing_binary" if SHAPES_MISSING in str(exc) else "crash"
+        reason = f"{SHAPES_HINT}; {exc}" if kind == "missing_binary" else str(exc)
+        return EvalResult(valid=None, backend=BACKEND, error_kind=kind, reason=reason,
                           wall_s=time.monotonic() - start)
+    if SHAPES_MISSING in str(reply.get("error", "")) + str(reply.get("log", "")):
+        return EvalResult(valid=None, backend=BACKEND, error_kind="missing_binary", wall_s=time.monotonic() - start,
+                          reason=f"{SHAPES_HINT}; {reply.get('error')}")
     return reply_to_result(reply, time.monotonic() - start)
