@@ -196,7 +196,8 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 5.0)  # a log file: a line every few seconds
     with open(out_path, "a") as out:
         def emit(row: dict[str, Any]) -> None:
             out.write(json.dumps(row) + "\n")
