@@ -58,7 +58,12 @@ def pytest_runtest_setup(item):
     if not REQUIRE:
         return
     for marker in ("timeloop", "pytimeloop"):
-        if item.get_closest_marker(marker) is not None and (why := _missing(marker)) is not None:
+        if item.get_closest_marker(marker) is None:
+            continue
+        why = _missing(marker)
+        if why is None and marker == "timeloop" and discover.found()["accelergy"] is None:
+            why = "accelergy not found (install the bundle's Python parts: DIR/install.sh)"
+        if why is not None:
             pytest.fail(f"LOOPLAB_REQUIRE_SIMULATORS is set but {why}", pytrace=False)
 
 
