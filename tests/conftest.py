@@ -22,16 +22,24 @@ from looplab.timeloop import discover
 DATA = Path(__file__).parent / "data"
 REF = DATA / "reference"
 
+_SOURCE = os.environ.get(discover.ENV_VAR)
 discover.activate()  # before any test module computes "is timeloop-model on PATH?"
+# Its effect (PATH, TIMELOOP_DIR) stays; the variable goes, so a test that narrows PATH to hide the simulators
+# (and every `looplab` it starts) really sees none.
+os.environ.pop(discover.ENV_VAR, None)
 REQUIRE = os.environ.get("LOOPLAB_REQUIRE_SIMULATORS", "") not in ("", "0")
 
 
+def _header() -> str:
+    return discover.summary_line({**os.environ, **({discover.ENV_VAR: _SOURCE} if _SOURCE else {})})
+
+
 def pytest_report_header(config):
-    return [discover.summary_line()]
+    return [_header()]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    terminalreporter.write_line(discover.summary_line())
+    terminalreporter.write_line(_header())
 
 
 def _missing(marker: str) -> str | None:
