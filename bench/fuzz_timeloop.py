@@ -7,7 +7,9 @@ that ERT. Prints the agreement summary and every disagreement; exit status 1 whe
     .venv/bin/python bench/fuzz_timeloop.py --points 10000 --seed 0 --jobs 2 --out out/fuzz
                                             [--backend timeloop|pytimeloop] [--per-arch 240] [--per-layer 8]
 
-Resumable: run the same command again after an interruption and it continues where it stopped.
+Resumable: run the same command again after an interruption and it continues where it stopped; add
+``--retry-failed --timeout S`` to evaluate again the points that timed out (Timeloop takes minutes on some
+mappings with thousands of spatial instances).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("timeloop", "pytimeloop"), default="timeloop")
     ap.add_argument("--per-arch", type=int, default=240, help="points per configuration")
     ap.add_argument("--per-layer", type=int, default=8, help="mappings per (configuration, layer)")
-    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per evaluation")
+    ap.add_argument("--retry-failed", action="store_true",
+                    help="evaluate again the points whose evaluation timed out or crashed")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     rep = run_fuzz(a.out, a.points, a.seed, a.jobs, a.backend, a.timeout, not a.no_progress, a.per_arch,
-                   a.per_layer)
+                   a.per_layer, a.retry_failed)
     print("\n".join(rep.lines()))
     return 1 if rep.disagreements else 0
 

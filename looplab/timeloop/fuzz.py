@@ -213,10 +213,10 @@ def compare(expected: dict[str, Any], row: dict[str, Any]) -> dict[str, Any] | N
 
 def run_fuzz(out: Path, points: int, seed: int = 0, jobs: int = 1, backend: str = "timeloop",
              timeout_s: float = 300, progress: bool = True, per_arch: int = 240,
-             per_layer: int = 8) -> FuzzReport:
+             per_layer: int = 8, retry_failed: bool = False) -> FuzzReport:
     """Build (or reuse, when ``out`` holds the same plan) the points, evaluate them with ``backend``
-    (resumable: an interrupted run continues), compare with the analytical model; writes
-    ``disagreements.jsonl`` and ``report.json`` into ``out``."""
+    (resumable: an interrupted run continues; ``retry_failed`` evaluates points that timed out or crashed
+    again), compare with the analytical model; writes ``disagreements.jsonl`` and ``report.json`` into ``out``."""
     from looplab.timeloop.batch import run_batch
 
     start = time.monotonic()
@@ -229,7 +229,7 @@ def run_fuzz(out: Path, points: int, seed: int = 0, jobs: int = 1, backend: str 
         meta = build_cases(out, points, seed, per_arch, per_layer, jobs, progress)
     _echo(progress)(f"fuzz: {meta['points']} points with --backend {backend}, {jobs} processes")
     run_batch(out / "cases.jsonl", out / RESULTS_FILE, backend=backend, jobs=jobs, timeout_s=timeout_s,
-              progress=progress)
+              progress=progress, retry_failed=retry_failed)
     rows = {r["id"]: r for r in map(json.loads, (out / RESULTS_FILE).read_text().splitlines())}
     rep = FuzzReport(archs=meta["archs"], archs_skipped=meta["archs_skipped"], layers=meta["layers"],
                      catalogs=meta["catalogs"])
