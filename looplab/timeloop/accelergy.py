@@ -47,13 +47,17 @@ def default_cache_dir() -> Path:
     return base / "accelergy"
 
 
-@lru_cache(maxsize=1)
 def toolchain_fingerprint() -> str:
-    """Accelergy and plug-in package versions (importlib.metadata), plus the accelergy binary's location."""
+    """Accelergy and plug-in package versions (importlib.metadata), plus the accelergy binary's location (looked
+    up on every call: PATH may change within a process, and a cached stale location would split the cache)."""
+    return _fingerprint(shutil.which(ACCELERGY))
+
+
+@lru_cache(maxsize=8)
+def _fingerprint(exe: str | None) -> str:
     from looplab.doctor import accelergy_packages
 
     parts = [f"{name}=={ver}" for name, ver in sorted(accelergy_packages().items())]
-    exe = shutil.which(ACCELERGY)
     parts.append(f"bin={exe}")
     return ";".join(parts)
 
