@@ -178,9 +178,11 @@ def check_problem_shapes() -> ToolStatus:
     from looplab.timeloop.discover import ENV_VAR
 
     src = f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"PATH ({ENV_VAR} unset)"
+    from looplab.timeloop.discover import problem_shapes
+
     tdir = os.environ.get("TIMELOOP_DIR")
-    shapes = Path(tdir) / "problem-shapes" if tdir else None
-    if shapes is not None and (shapes / "cnn_layer.yaml").is_file():
+    shapes = problem_shapes()
+    if shapes is not None:
         return ToolStatus("problem-shapes", True, path=str(shapes), detail=f"simulators via {src}")
     return ToolStatus("problem-shapes", False, detail=f"simulators via {src}; TIMELOOP_DIR="
                       f"{tdir or '(unset)'} has no problem-shapes/cnn_layer.yaml",

@@ -48,6 +48,9 @@ def _missing(marker: str) -> str | None:
         return "timeloop-model not found (set LOOPLAB_SIMULATORS=DIR or put it on PATH; docs/timeloop.md)"
     if marker == "pytimeloop" and where["pytimeloop"] is None:
         return "pytimeloop bindings not importable (install them: docs/timeloop.md)"
+    if discover.problem_shapes() is None:
+        return ("Timeloop's problem shapes not found (TIMELOOP_DIR unset or without problem-shapes/cnn_layer.yaml; "
+                "set LOOPLAB_SIMULATORS=DIR or TIMELOOP_DIR)")
     return None
 
 

@@ -76,6 +76,14 @@ def found(env: dict[str, str] | None = None) -> dict[str, str | None]:
     return out
 
 
+def problem_shapes(env: dict[str, str] | None = None) -> Path | None:
+    """``$TIMELOOP_DIR/problem-shapes`` when it holds ``cnn_layer.yaml`` (Timeloop reads layer shapes there)."""
+    env = os.environ if env is None else env
+    tdir = env.get("TIMELOOP_DIR")
+    shapes = Path(tdir) / "problem-shapes" if tdir else None
+    return shapes if shapes is not None and (shapes / "cnn_layer.yaml").is_file() else None
+
+
 def summary_line(env: dict[str, str] | None = None) -> str:
     """One line naming what was found, e.g. for the test log's header."""
     env = os.environ if env is None else env
