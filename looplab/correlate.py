@@ -25,7 +25,6 @@ import functools
 import gzip
 import json
 import math
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -499,11 +498,9 @@ def evaluate_groups(groups: Sequence[Group], model: Model | None = None, progres
     """Run ``model(arch, ert, dims, batch)`` on every group; keep row alignment; time only the model calls."""
     model = model or analytical_model()
     total = sum(len(g) for g in groups)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from looplab.progress import Progress
 
-        bar = tqdm(total=total, unit="map", desc="analytical", file=sys.stderr, disable=None)
+    bar = Progress(total=total, unit="map", desc="analytical", enabled=progress)
     cols: dict[str, list] = defaultdict(list)
     secs = 0.0
     failures = []
@@ -514,8 +511,7 @@ def evaluate_groups(groups: Sequence[Group], model: Model | None = None, progres
             res = model(g.arch, g.ert, g.dims, g.batch)
         except LooplabError as exc:
             failures.append({"arch": g.arch_name, "layer": g.layer, "n": B, "error": str(exc)})
-            if bar is not None:
-                bar.update(B)
+            bar.update(B)
             continue
         secs += time.perf_counter() - t0
         pv = np.asarray(res.valid, dtype=bool)
@@ -531,10 +527,8 @@ def evaluate_groups(groups: Sequence[Group], model: Model | None = None, progres
         cols["kinds"].append(np.array(g.kinds if g.kinds else [""] * B, dtype=object))
         cols["sources"].append(np.array(g.sources if g.sources else ["unknown"] * B, dtype=object))
         cols["ert_source"].append(np.full(B, g.ert_source, dtype=object))
-        if bar is not None:
-            bar.update(B)
-    if bar is not None:
-        bar.close()
+        bar.update(B)
+    bar.close()
     keys = ("arch", "family", "layer", "ids", "kinds", "sources", "ert_source", "truth_valid", "truth_cycles",
             "truth_energy", "pred_valid", "pred_cycles", "pred_energy")
     arrays = {k: np.concatenate(cols[k]) if cols[k] else np.array([]) for k in keys}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["analytical", "timeloop", "pytimeloop"], help="override the spec's backend")
     p.add_argument("--workers", type=int, help="local worker processes (default: the spec's, 0 = one per core)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (on a terminal) or progress lines (otherwise; every $LOOPLAB_PROGRESS_EVERY "
+                        "s, default 30)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=_cmd_sweep)
 
@@ -71,7 +72,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                   f"batches")
         return 0
     summary = run_sweep(spec, resume=args.resume, scheduler=args.scheduler, workers=args.workers,
-                        progress=not args.no_progress and sys.stderr.isatty())
+                        progress=not args.no_progress)
     if args.json:
         print(json.dumps(summary, indent=1, default=str))
     return 1 if summary["tasks_failed"] else 0
@@ -105,7 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from looplab.sweep.demo import run_demo
 
-    run_demo(args.out, args.backend, progress=sys.stderr.isatty())
+    run_demo(args.out, args.backend)
     return 0
 
 

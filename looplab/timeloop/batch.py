@@ -14,7 +14,6 @@ flight are retried one at a time, and the one that kills its worker again is rec
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -192,9 +191,9 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
     todo = [c for c in cases if _id_key(c["id"]) not in done]
     summary = BatchSummary(total=len(cases), skipped=len(cases) - len(todo))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
+    from looplab.progress import Progress
 
-    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = Progress(total=len(todo), unit="eval", desc="evaluate", enabled=progress)
     with open(out_path, "a") as out:
         def emit(row: dict[str, Any]) -> None:
             out.write(json.dumps(row) + "\n")
@@ -210,8 +209,8 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
                 summary.failures[kind] = summary.failures.get(kind, 0) + 1
             if on_row:
                 on_row(row)
+            bar.postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed)
             bar.update(1)
-            bar.set_postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed, refresh=False)
 
         if jobs <= 1 and backend != "pytimeloop":  # subprocess/analytical backends are safe to run inline
             for case in todo:
