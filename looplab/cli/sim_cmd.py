@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--batch", type=Path, metavar="CASES.jsonl", help="evaluate every case of a JSONL file")
     p.add_argument("--out", type=Path, metavar="RESULTS.jsonl", help="batch results (appended; resumable)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes for --batch (default 1)")
+    p.add_argument("--jobs", type=int, help="worker processes for --batch (default 1; --backend analytical: one per "
+                                            "core, reading the mapping files while the model evaluates)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per evaluation (timeloop backend)")
     p.add_argument("--cache-dir", type=Path, help="ERT/ART cache (default $LOOPLAB_CACHE/accelergy or "
                                                   "~/.cache/looplab/accelergy)")
@@ -97,7 +98,7 @@ def _batch(args: argparse.Namespace) -> int:
     if any(getattr(args, n) is not None for n in ("arch", "problem", "mapping", "ert", "art")):
         raise LooplabError("--batch takes its inputs from CASES.jsonl; drop ARCH/PROBLEM/MAPPING/--ert/--art",
                            "looplab evaluate --batch")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise LooplabError("must be >= 1", "--jobs")
     from looplab.timeloop.batch import run_batch
 

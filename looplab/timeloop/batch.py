@@ -164,23 +164,46 @@ def evaluate_case(backend: str, options: dict[str, Any], case: dict[str, Any], t
                              opt["art"], timeout_s=timeout_s)
     except LooplabError as exc:  # bad input file contents: recorded, the batch goes on
         result = EvalResult(valid=False, backend=backend, error_kind="parse", reason=str(exc))
+    return _row(case, result)
+
+
+def analytical_rows(cases: list[dict[str, Any]], jobs: int = 1) -> Iterable[list[dict[str, Any]]]:
+    """RESULTS rows of the analytical backend, a group of cases (same arch, problem, ERT) at a time
+    (:mod:`looplab.analytical.grouped`; ``jobs`` processes read the mapping files)."""
+    from looplab.analytical.grouped import evaluate_cases
+
+    for pairs in evaluate_cases(cases, jobs=jobs):
+        yield [_row(case, result) for case, result in pairs]
+
+
+def _row(case: dict[str, Any], result: EvalResult) -> dict[str, Any]:
     row = result.to_row(case["id"])
     if result.wall_s is not None:
-        row["wall_s"] = round(result.wall_s, 4)
+        row["wall_s"] = round(result.wall_s, 6)
     return row
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _crash_row(backend: str, case: dict[str, Any], why: str) -> dict[str, Any]:
     return EvalResult(valid=None, backend=backend, error_kind="crash", reason=why).to_row(case["id"])
 
 
-def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int = 1, timeout_s: float = 120,
+def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int | None = None,
+              timeout_s: float = 120,
               options: dict[str, Any] | None = None, progress: bool = True, retry_failed: bool = False,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
     """Evaluate every case of CASES not yet in RESULTS; rows are appended as they finish.
 
     ``retry_failed``: first drop RESULTS rows whose evaluation failed (timeout, crash, ...) so they run again.
+    ``jobs``: worker processes (default 1; for the analytical backend one per core, reading the mapping files).
     """
+    if jobs is None:
+        jobs = _cores() if backend == "analytical" else 1
     options = dict(options or {})
     cases = read_cases(cases_path)
     if backend in ("timeloop", "pytimeloop", "analytical"):
@@ -212,7 +235,11 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
             bar.postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed)
             bar.update(1)
 
-        if jobs <= 1 and backend != "pytimeloop":  # subprocess/analytical backends are safe to run inline
+        if backend == "analytical":  # grouped: each file parsed once, one evaluate_batch per group
+            for rows in analytical_rows(todo, jobs):
+                for row in rows:
+                    emit(row)
+        elif jobs <= 1 and backend != "pytimeloop":  # subprocess backends are safe to run inline
             for case in todo:
                 emit(evaluate_case(backend, options, case, timeout_s))
         else:
