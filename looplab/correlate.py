@@ -479,11 +479,22 @@ class Results:
 
     @property
     def both_valid(self) -> np.ndarray:
-        return self.truth_valid & self.pred_valid & np.isfinite(self.truth_cycles) & np.isfinite(self.truth_energy)
+        return self.truth_valid & self.pred_valid
+
+    def metric_mask(self, name: str) -> np.ndarray:
+        """Rows both call valid whose recording has the metric (a dataset may lack energy, e.g. some imports)."""
+        m = self.both_valid
+        if name in ("cycles", "edp"):
+            m = m & np.isfinite(self.truth_cycles)
+        if name in ("energy", "edp"):
+            m = m & np.isfinite(self.truth_energy)
+        return m
 
     def metric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(prediction, truth) for ``cycles``, ``energy`` or ``edp`` over rows both call valid."""
-        m = self.both_valid
+        """(prediction, truth) for ``cycles``, ``energy`` or ``edp`` over the rows both call valid that have it."""
+        if name not in METRICS:
+            raise LooplabError(f"unknown metric {name!r} (expected one of {METRICS})")
+        m = self.metric_mask(name)
         if name == "cycles":
             return self.pred_cycles[m], self.truth_cycles[m]
         if name == "energy":
@@ -570,7 +581,7 @@ def _subset(res: Results, mask: np.ndarray) -> Results:
 
 
 def worst_cases(res: Results, metric: str, k: int = 10) -> list[dict[str, Any]]:
-    m = np.flatnonzero(res.both_valid)
+    m = np.flatnonzero(res.metric_mask(metric))
     pred, truth = res.metric(metric)
     if not len(m):
         return []
@@ -695,4 +706,10 @@ def correlate(data_path: str | Path, out_dir: str | Path, model: Model | None = 
     res = evaluate_groups(groups, model, progress)
     meta = {"data": str(data_path), "data_kind": kind, "wall_seconds": time.perf_counter() - t0,
             "timeloop_build": timeloop_build}
-    return write_outputs(res, out_dir, meta)
+    summary = write_outputs(res, out_dir, meta)
+    if all(summary[m]["n"] == 0 for m in METRICS):
+        raise LooplabError(f"nothing to compare: no row has a recorded cycles or energy value where both the model "
+                           f"and the recording call the mapping valid ({summary['n']} rows, "
+                           f"{summary['n_valid_truth']} valid in the recording, {summary['n_valid_both']} in both); "
+                           f"the validity-only report is in {out_dir}", str(data_path))
+    return summary
