@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from looplab.cli.paths import path_arg
 from looplab.errors import LooplabError
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     a = esub.add_parser("arch", help="architecture YAML of a family preset and/or parameters")
     _arch_args(a)
-    a.add_argument("-o", "--out", help="output file (default: stdout)")
+    a.add_argument("-o", "--out", type=path_arg("out_file"), help="output file (default: stdout)")
     a.set_defaults(func=_cmd_emit_arch)
 
     pr = esub.add_parser("problem", help="problem YAML of workload layers or of explicit dims")
@@ -33,18 +34,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--set", dest="sets", nargs="+", action="extend", metavar="DIM=N",
                     help="explicit layer: R=3 S=3 P=56 Q=56 C=64 K=64 [N= Wstride= Hstride= ...]")
     pr.add_argument("--name", help="layer name for --set (default: layer)")
-    pr.add_argument("-o", "--out", help="output folder, one <layer>.yaml per layer (default: stdout)")
+    pr.add_argument("-o", "--out", type=path_arg("out_dir"),
+                    help="output folder, one <layer>.yaml per layer (default: stdout)")
     pr.set_defaults(func=_cmd_emit_problem)
 
     m = esub.add_parser("mapping", help="normalised mapping YAML from a mapping file, a per-level description, "
                                         "or the random sampler")
-    m.add_argument("source", nargs="?", help="Timeloop mapping YAML, or YAML/JSON 'levels: [{level, temporal, "
-                                             "spatial_X|spatial_Y, permutation, keep, bypass}, ...]'")
-    m.add_argument("--arch", help="architecture YAML fixing level names/order (or use --family/--preset/--set)")
+    m.add_argument("source", nargs="?", type=path_arg("file"),
+                   help="Timeloop mapping YAML, or YAML/JSON 'levels: [{level, temporal, "
+                        "spatial_X|spatial_Y, permutation, keep, bypass}, ...]'")
+    m.add_argument("--arch", type=path_arg("file"),
+                   help="architecture YAML fixing level names/order (or use --family/--preset/--set)")
     _arch_args(m, sets_dest="arch_sets")
     m.add_argument("--workload", help="check factor products against this workload's --layer")
     m.add_argument("--layer", help="layer name (with --workload)")
-    m.add_argument("--problem", help="check factor products against this problem YAML")
+    m.add_argument("--problem", type=path_arg("file"), help="check factor products against this problem YAML")
     m.add_argument("--sample", type=int, metavar="N", help="draw N valid random mappings (mappers.sampler)")
     m.add_argument("--invalid", type=int, default=0, metavar="M", help="with --sample: also M invalid ones")
     m.add_argument("--seed", type=int, default=0, help="with --sample: RNG seed")

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from looplab.cli.paths import path_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run (or resume) a sweep spec into a Parquet dataset")
-    p.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md; sweeps/default.yaml)")
+    p.add_argument("spec", type=path_arg("file"), help="sweep spec YAML (see docs/sweeps.md; sweeps/default.yaml)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in the spec's output folder")
     p.add_argument("--scheduler", metavar="ADDR",
                    help="Dask: tcp://HOST:8786, local[:N] (LocalCluster), or a dask-jobqueue spec YAML")
-    p.add_argument("--out", help="output folder (overrides the spec's 'out')")
+    p.add_argument("--out", type=path_arg("out_dir"), help="output folder (overrides the spec's 'out')")
     p.add_argument("--backend", choices=["analytical", "timeloop", "pytimeloop"], help="override the spec's backend")
     p.add_argument("--workers", type=int, help="local worker processes (default: the spec's, 0 = one per core)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
@@ -26,16 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dataset", help="inspect, merge or export sweep datasets")
     dsub = d.add_subparsers(dest="dataset_what", metavar="WHAT", required=True)
     i = dsub.add_parser("info", help="rows, valid share, tasks done, failures")
-    i.add_argument("path")
+    i.add_argument("path", type=path_arg("any"))
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
     m = dsub.add_parser("merge", help="combine datasets (parts of one sweep are deduplicated)")
-    m.add_argument("inputs", nargs="+", help="dataset folders")
-    m.add_argument("--out", required=True, help="new dataset folder")
+    m.add_argument("inputs", nargs="+", type=path_arg("any"), help="dataset folders")
+    m.add_argument("--out", required=True, type=path_arg("out_dir"), help="new dataset folder")
     m.set_defaults(func=_cmd_merge)
     e = dsub.add_parser("export", help="write one Parquet, CSV or JSON-lines file")
-    e.add_argument("path")
-    e.add_argument("--out", required=True, help="output file (.parquet, .csv, .jsonl)")
+    e.add_argument("path", type=path_arg("any"))
+    e.add_argument("--out", required=True, type=path_arg("out_file"), help="output file (.parquet, .csv, .jsonl)")
     e.add_argument("--format", choices=["parquet", "csv", "jsonl"], help="default: from the file suffix")
     e.add_argument("--columns", nargs="+", help="only these columns")
     e.add_argument("--valid-only", action="store_true", help="only rows the backend found valid")
@@ -45,15 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_export)
 
     demo = sub.add_parser("demo", help="run the pipeline small: emit, sample, sweep, correlate")
-    demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    demo.add_argument("--out", default="out/demo", type=path_arg("out_dir"), help="output folder (default out/demo)")
     demo.add_argument("--backend", choices=["auto", "analytical", "timeloop", "pytimeloop"], default="auto",
                       help="auto: the real timeloop-model when on PATH, else the analytical model")
     demo.set_defaults(func=_cmd_demo)
 
     if "import-dosa" not in sub.choices:
         im = sub.add_parser("import-dosa", help="convert DOSA's published dataset CSV into a sweep dataset")
-        im.add_argument("csv", help="DOSA dataset CSV")
-        im.add_argument("--out", required=True, help="dataset folder to create")
+        im.add_argument("csv", type=path_arg("file"), help="DOSA dataset CSV")
+        im.add_argument("--out", required=True, type=path_arg("out_dir"), help="dataset folder to create")
         im.add_argument("--rows-per-part", type=int, default=50_000)
         im.set_defaults(func=_cmd_import_dosa)
 
@@ -75,7 +77,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                         progress=not args.no_progress)
     if args.json:
         print(json.dumps(summary, indent=1, default=str))
-    return 1 if summary["tasks_failed"] else 0
+    from looplab.cli.exit_codes import EXIT_TOOL
+
+    return EXIT_TOOL if summary["tasks_failed"] else 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

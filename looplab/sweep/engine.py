@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import looplab
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, ToolMissingError
 from looplab.sweep.sources import resolve_accelerators, resolve_layers
 from looplab.sweep.spec import SweepSpec, Task, plan_tasks
 from looplab.sweep.store import DatasetStore, atomic_write_json
@@ -279,11 +279,12 @@ def format_summary(s: dict[str, Any]) -> list[str]:
 def check_spec(spec: SweepSpec, local: bool = True) -> None:
     """Fail early (in the driver) on what would make every task fail."""
     if spec.backend == "timeloop" and local and shutil.which("timeloop-model") is None:
-        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's analytical "
-                           "model instead: --backend analytical --out <another folder>", "backend: timeloop")
+        raise ToolMissingError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's "
+                               "analytical model instead: --backend analytical --out <another folder>",
+                               "backend: timeloop")
     if local and resolve_energy(spec) == "accelergy" and shutil.which("accelergy") is None:
-        raise LooplabError("accelergy is not on PATH (see `looplab doctor`); use energy: estimator for the analytical "
-                           "backend", "execution.energy")
+        raise ToolMissingError("accelergy is not on PATH (see `looplab doctor`); use energy: estimator for the "
+                               "analytical backend", "execution.energy")
     if spec.backend == "analytical":
         try:
             from looplab.analytical import evaluate_batch  # noqa: F401

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, ToolMissingError
 from looplab.result import EvalResult
 
 REQUIRED = ("id", "arch", "problem", "mapping")
@@ -112,13 +112,13 @@ def preflight(backend: str) -> None:
     import shutil
 
     if backend == "timeloop" and shutil.which("timeloop-model") is None:
-        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); nothing was evaluated",
+        raise ToolMissingError("timeloop-model is not on PATH (see `looplab doctor`); nothing was evaluated",
                            "--backend timeloop")
     if backend == "pytimeloop":
         from looplab.timeloop.pytimeloop_backend import available
 
         if not available():
-            raise LooplabError("pytimeloop is not importable (see `looplab doctor`); nothing was evaluated",
+            raise ToolMissingError("pytimeloop is not importable (see `looplab doctor`); nothing was evaluated",
                                "--backend pytimeloop")
     if backend == "analytical":
         try:
