@@ -252,7 +252,7 @@ def test_cli_correlate_bad_data(tmp_path, capsys):
     from looplab.cli import main
 
     assert main(["correlate", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
-    assert "DATA not found" in capsys.readouterr().err
+    assert "missing: no such file or folder" in capsys.readouterr().err
 
 
 def test_reference_layout_without_layer_dims(ref_dir, ref_cases, tmp_path):

@@ -16,7 +16,8 @@ from looplab.errors import LooplabError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list presets, workloads or accelerator families")
-    p.add_argument("what", choices=["presets", "workloads", "families"])
+    p.add_argument("what", choices=["presets", "workloads", "families", "layers"])
+    p.add_argument("workload", nargs="?", help="with 'layers': one workload (default: every workload)")
     p.add_argument("--family", help="presets of one family only")
     p.set_defaults(func=_cmd_list)
 
@@ -76,11 +77,21 @@ def _out(text: str, out: str | None) -> None:
 def _cmd_list(args: argparse.Namespace) -> int:
     import arch_gen
 
+    if args.workload and args.what != "layers":
+        raise LooplabError(f"a workload name only goes with 'looplab list layers', not {args.what!r}", args.workload)
     if args.what == "presets":
         for name in arch_gen.list_presets(args.family):
             cfg = arch_gen.get_preset(name)
             params = " ".join(f"{k}={v}" for k, v in cfg.to_params().items())
             print(f"{name:16s} {cfg.family:8s} {params}")
+    elif args.what == "layers":
+        from looplab.workloads import list_workloads, workload_info
+        from looplab.workloads.listing import format_layers
+
+        for i, name in enumerate([args.workload] if args.workload else list_workloads()):
+            info = workload_info(name)
+            print(("\n" if i else "") + "\n".join(format_layers(name, info["layers"], info.get("description", ""))))
+        return 0
     elif args.what == "families":
         for fam in arch_gen.list_families():
             print(f"{fam:8s} {arch_gen.FAMILY_INFO[fam]}")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from looplab.cli.paths import path_arg
+
+DRY_RUN_SHOWN = 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=path_arg("out_dir"), help="output folder (overrides the spec's 'out')")
     p.add_argument("--backend", choices=["analytical", "timeloop", "pytimeloop"], help="override the spec's backend")
     p.add_argument("--workers", type=int, help="local worker processes (default: the spec's, 0 = one per core)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help=f"print the plan and exit (the first {DRY_RUN_SHOWN} tasks; with --json the whole plan)")
+    p.add_argument("--all-tasks", action="store_true", help="with --dry-run: list every task")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (on a terminal) or progress lines (otherwise; every $LOOPLAB_PROGRESS_EVERY "
                         "s, default 30)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--json", action="store_true", help="print the summary (with --dry-run: the plan) as JSON on stdout")
     p.set_defaults(func=_cmd_sweep)
 
     d = sub.add_parser("dataset", help="inspect, merge or export sweep datasets")
@@ -67,11 +72,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = parse_spec(args.spec, out=args.out, backend=args.backend)
     if args.dry_run:
         tasks = plan(spec)
+        if args.json:
+            print(json.dumps(plan_json(spec, tasks), indent=1))
+            return 0
         print(f"{spec.name}: {len(tasks)} tasks, {sum(t.n_points for t in tasks)} points -> {spec.out} "
               f"(plan {spec.plan_hash})")
-        for t in tasks[:5]:
+        shown = tasks if args.all_tasks else tasks[:DRY_RUN_SHOWN]
+        for t in shown:
             print(f"  {t.id}: {t.accel_names} x {t.layer_names}: {t.n_points} points in {len(t.units)} sampler "
                   f"batches")
+        if len(shown) < len(tasks):
+            print(f"  ... {len(tasks) - len(shown)} more tasks not shown (--all-tasks lists every task, --json "
+                  "gives the whole plan)")
         return 0
     summary = run_sweep(spec, resume=args.resume, scheduler=args.scheduler, workers=args.workers,
                         progress=not args.no_progress)
@@ -80,6 +92,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from looplab.cli.exit_codes import EXIT_TOOL
 
     return EXIT_TOOL if summary["tasks_failed"] else 0
+
+
+def plan_json(spec: Any, tasks: list[Any]) -> dict[str, Any]:
+    """The dry-run plan as JSON: every task with its (accelerator, layer, quota) units."""
+    return {"name": spec.name, "out": str(spec.out), "plan_hash": spec.plan_hash, "backend": spec.backend,
+            "n_tasks": len(tasks), "n_points": sum(t.n_points for t in tasks),
+            "tasks": [{"id": t.id, "family": t.family, "n_points": t.n_points,
+                       "units": [{"accelerator": u.accel.name, "layer": u.layer.name, "workload": u.layer.workload,
+                                  "valid": u.n_valid, "invalid": u.n_invalid, "seed": u.seed} for u in t.units]}
+                      for t in tasks]}
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
