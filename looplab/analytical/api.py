@@ -71,6 +71,29 @@ class BatchResult:
     def reason(self) -> np.ndarray:
         return self.validity.reason
 
+    @property
+    def edp(self) -> np.ndarray:
+        """Energy-delay product (pJ x cycles) per row; NaN where invalid."""
+        return np.where(self.valid, self.energy_pJ * self.cycles, np.nan)
+
+    def metric(self, name: str) -> np.ndarray:
+        """``edp``, ``energy`` (pJ) or ``delay`` (= ``cycles``) per row, NaN where invalid."""
+        if name == "edp":
+            return self.edp
+        if name == "energy":
+            return np.where(self.valid, self.energy_pJ, np.nan)
+        if name in ("delay", "cycles"):
+            return np.where(self.valid, self.cycles.astype(float), np.nan)
+        raise LooplabError(f"unknown metric {name!r}; choose edp, energy or delay", "metric")
+
+    def best(self, metric: str = "edp", k: int = 1) -> np.ndarray:
+        """Row indices of the ``k`` valid rows with the lowest ``metric`` (``edp``, ``energy`` or ``delay``),
+        best first; fewer when fewer rows are valid (ties keep row order). Take the mapping of row ``i`` with
+        ``batch.mapping(i)``."""
+        values = self.metric(metric)
+        rows = np.flatnonzero(~np.isnan(values))
+        return rows[np.argsort(values[rows], kind="stable")[:max(0, k)]]
+
     def to_results(self) -> list[EvalResult]:
         out = []
         for i in range(len(self)):
@@ -83,16 +106,6 @@ class BatchResult:
                 out.append(EvalResult(False, "analytical", failed_level=self.failed_level[i], reason=self.reason[i],
                                       error_kind=self.kind[i]))
         return out
-
-
-def _ert_for(arch: ArchSpec, ert: Any) -> Any:
-    if ert is not None:
-        return ert
-    try:
-        from looplab.energy.estimator import estimate_ert
-    except ImportError:
-        raise LooplabError("no ERT given and looplab.energy.estimator is not available", arch.source) from None
-    return estimate_ert(arch)
 
 
 def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
@@ -129,7 +142,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     """
     layer_dims(dims)
     check_build(build)
-    lc = level_costs(arch, _ert_for(arch, ert))
+    lc = level_costs(arch, ert)
     batch = _align(arch, batch)
     if use_kernel is None:
         use_kernel = kernel_available() and build == "reference"
@@ -211,7 +224,7 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
     if not res.valid:
         return res
     st = analyse(arch, dims, batch)
-    co = costs(st, level_costs(arch, _ert_for(arch, ert)))
+    co = costs(st, level_costs(arch, ert))
     res.computes = st.computes
     res.levels[arch.compute.name] = LevelStats(cycles=float(st.compute_cycles[0]), energy_pJ=float(co.energy_mac[0]))
     for li, lv in enumerate(arch.storage):
