@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +356,41 @@ def test_each_metric_uses_the_rows_that_have_it_and_nothing_to_compare_is_an_err
     with pytest.raises(LooplabError, match="nothing to compare"):
         correlate(Path(__file__).parent / "data" / "reference", tmp_path / "r", model=all_invalid, limit=50,
                   progress=False)
+
+
+def test_one_time_startup_is_timed_apart(ref_dir, tmp_path):
+    """A model whose first call is slow (numba compiling) does not lower the evaluations/s the report states."""
+    from looplab.correlate import analytical_model, correlate
+
+    inner, calls = analytical_model(), []
+
+    def slow_first(arch, ert, dims, batch):
+        if not calls:
+            time.sleep(1.0)
+        calls.append(len(batch))
+        return inner(arch, ert, dims, batch)
+
+    s = correlate(ref_dir, tmp_path / "r", model=slow_first, limit=300, progress=False)
+    assert s["startup_seconds"] >= 1.0 and s["model_seconds"] < 1.0
+    assert "one-time start-up of" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_first_compile_is_announced(tmp_path, capsys, monkeypatch):
+    import importlib
+    import sys
+
+    from looplab.numba_setup import announce_compile
+
+    (tmp_path / "tiny_kernel.py").write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n"
+                                            "    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("tiny_kernel")
+    try:
+        assert announce_compile(mod.f, "a tiny kernel") is True
+        assert "compiling a tiny kernel with numba" in capsys.readouterr().err
+        assert announce_compile(mod.f, "a tiny kernel") is False  # once per process
+        assert mod.f(1) == 2
+        fresh = importlib.reload(mod)  # a new dispatcher whose machine code is now cached on disk
+        assert announce_compile(fresh.f, "a tiny kernel") is False
+    finally:
+        sys.modules.pop("tiny_kernel", None)

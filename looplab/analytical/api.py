@@ -189,6 +189,7 @@ def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: An
                 acc: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The compiled kernel over ``batch`` in slices of ``step`` rows (results written into the given arrays)."""
     from looplab.analytical import kernel
+    from looplab.numba_setup import announce_compile
 
     B, L = len(batch), len(arch.storage)
     proj, single, mixed, computes = _kernel_inputs(arch, dims)
@@ -206,6 +207,7 @@ def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: An
         sp = sperm if sperm.shape[0] == 1 else sperm[sl]
         nchunk = kernel.chunks(sl.stop - sl.start)
         run = kernel.evaluate_rows if nchunk > 1 else kernel.evaluate_rows_serial
+        announce_compile(run, "the analytical model's kernel" + (" (parallel)" if nchunk > 1 else ""))
         with kernel.KERNEL_LOCK:
             run(
                 batch.temporal[sl], batch.spatial_x[sl], batch.spatial_y[sl], sp, batch.perm[sl], batch.keep[sl],

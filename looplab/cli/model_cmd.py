@@ -48,7 +48,8 @@ def _correlate(args: argparse.Namespace) -> int:
         print(f"{m:7s} n={e['n']} mean {pct(e['mean'])} median {pct(e['median'])} max {pct(e['max'])} "
               f"within 1% {pct(e['within_1pct'])}")
     eps = s["evaluations_per_second"]
-    print(f"evaluations/s {eps:,.0f}" if eps else "evaluations/s -")
+    print((f"evaluations/s {eps:,.0f}" if eps else "evaluations/s -")
+          + f" (after a one-time start-up of {s.get('startup_seconds', 0):.1f} s: kernel compile or cache load)")
     if s["failed_groups"]:
         print(f"{len(s['failed_groups'])} (arch, layer) groups could not be evaluated; see report.md")
     print(f"wrote {args.out}/report.md, summary.json and {len(s['plots'])} plots")
