@@ -71,7 +71,7 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
         # One part holds rows of many (arch, layer): build per (arch, layer) run and concatenate.
         tables = []
         base_arch = _gemmini_arch(buf[0].arch_params, archs)
-        schema = schema_for(base_arch, ["pe_dim", "sp_kib", "acc_kib"])
+        schema = schema_for(base_arch, ["pe_dim", "sp_kib", "acc_kib"], "gemmini")
         schema = pa.schema(list(schema) + [pa.field(f"dosa_{k}", pa.float64()) for k in target_keys or []])
         i = 0
         while i < len(buf):

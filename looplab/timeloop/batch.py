@@ -14,6 +14,7 @@ flight are retried one at a time, and the one that kills its worker again is rec
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -79,7 +80,8 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
             p = Path(case[fld])
             p = p if p.is_absolute() else base / p
             if not p.is_file():
-                raise LooplabError(f"field '{fld}': file not found: {p}", where)
+                why = "is a directory, not a file" if p.is_dir() else "file not found"
+                raise LooplabError(f"field '{fld}': {why}: {p}", where)
             case[fld] = str(p)
         cases.append(case)
     return cases
@@ -193,6 +195,10 @@ def _crash_row(backend: str, case: dict[str, Any], why: str) -> dict[str, Any]:
     return EvalResult(valid=None, backend=backend, error_kind="crash", reason=why).to_row(case["id"])
 
 
+def warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int | None = None,
               timeout_s: float = 120,
               options: dict[str, Any] | None = None, progress: bool = True, retry_failed: bool = False,
@@ -210,6 +216,8 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
         preflight(backend)
     if retry_failed:
         drop_failed(out_path)
+    if not cases:
+        warn(f"looplab: warning: {cases_path} holds no cases; nothing to evaluate")
     done = done_ids(out_path)
     todo = [c for c in cases if _id_key(c["id"]) not in done]
     summary = BatchSummary(total=len(cases), skipped=len(cases) - len(todo))
