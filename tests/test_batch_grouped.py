@@ -110,3 +110,24 @@ def test_batch_progress_lines_on_a_log_file(tmp_path, ref_dir, monkeypatch, caps
                  "--backend", "analytical", "--jobs", "1"]) == 0
     err = capsys.readouterr().err
     assert "evaluate: 8/8 eval (100.0%)" in err, err
+
+
+def test_analytical_json_fills_energy_by_action_and_extra(ref_dir, capsys):
+    """``--json`` of the analytical backend: per-action energies with timeloop-model's keys and values."""
+    from looplab.timeloop.parse_stats import parse_stats_text
+
+    runs = [d for d in sorted((ref_dir / "full").iterdir()) if (d / "timeloop-model.stats.txt").is_file()]
+    assert runs
+    for d in runs:
+        args = ["evaluate", *(str(d / n) for n in ("arch.yaml", "problem.yaml", "mapping.yaml")), "--ert",
+                str(d / "ERT.yaml"), "--backend", "analytical", "--json"]
+        rc = main(args)
+        got = json.loads(capsys.readouterr().out)
+        if rc != 0:
+            continue
+        want = parse_stats_text((d / "timeloop-model.stats.txt").read_text())
+        assert got["energy_by_action"].keys() == want.energy_by_action.keys()
+        for k, v in want.energy_by_action.items():
+            assert math.isclose(got["energy_by_action"][k], v, rel_tol=1e-6, abs_tol=1e-6), (d.name, k)
+        assert math.isclose(got["extra"]["energy_pJ_levels_sum"], want.extra["energy_pJ_levels_sum"], rel_tol=1e-6)
+        assert got["wall_s"] > 0

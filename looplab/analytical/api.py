@@ -241,7 +241,29 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
                                       energy_pJ=float(co.energy_tensor[0, li, ti]))
         res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]),
                                          energy_pJ=float(co.energy_tensor[0, li].sum()), tensors=tensors)
+    res.energy_by_action = energy_by_action(float(co.energy_mac[0]), co.energy_tensor[0], st.reads[0],
+                                            st.fills[0], st.updates[0])
+    res.extra = {"model": "looplab analytical", "timeloop_build": "reference",
+                 "energy_pJ_levels_sum": float(sum(res.energy_by_level.values())),
+                 "level_cycles": {lv.name: int(co.level_cycles[0, li]) for li, lv in enumerate(arch.storage)},
+                 "compute_cycles": int(st.compute_cycles[0])}
     return res
+
+
+def energy_by_action(e_mac: float, energy_tensor: np.ndarray, reads: np.ndarray, fills: np.ndarray,
+                     updates: np.ndarray) -> dict[str, float]:
+    """Energy (pJ) per action kind, with the keys and the rule of timeloop-model's stats
+    (:func:`looplab.timeloop.parse_stats.energy_by_action`): each data space's access energy split over its reads,
+    fills and updates in proportion to their counts; temporal reduction, address generation and leakage are not
+    charged by these architectures' ERTs (0)."""
+    out = dict.fromkeys(("compute", "read", "fill", "update", "temporal_reduction", "address_generation",
+                         "leakage"), 0.0)
+    out["compute"] = float(e_mac)
+    n = reads + fills + updates
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for action, counts in (("read", reads), ("fill", fills), ("update", updates)):
+            out[action] = float(np.where(n > 0, energy_tensor * counts / n, 0.0).sum())
+    return out
 
 
 def read_problem(source: str | Path | dict) -> dict[str, int]:
