@@ -699,7 +699,9 @@ def write_outputs(res: Results, out_dir: str | Path, meta: dict[str, Any]) -> di
     for m in METRICS:
         pred, truth = res.metric(m)
         if len(pred):
-            made[f"{m}: model vs recorded"] = plots.scatter_loglog(pred, truth, out / f"scatter_{m}.png", m)
+            mask = res.metric_mask(m)
+            made[f"{m}: model vs recorded"] = plots.scatter_loglog(pred, truth, out / f"scatter_{m}.png", m,
+                                                                   arch=res.arch[mask], family=res.family[mask])
             made[f"{m}: relative error"] = plots.error_histogram(pred, truth, out / f"error_hist_{m}.png", m)
     made["validity confusion"] = plots.confusion(summary["validity"]["confusion_model_vs_truth"],
                                                  out / "validity_confusion.png")
