@@ -156,7 +156,7 @@ def test_cases_gz_is_what_the_fixtures_read(ref_dir):
 
 def test_description_form_renders_the_recorded_mapping_file(ref_dir, ref_cases):
     """For one case per (arch, case kind), the record's per-level description renders byte-identical YAML."""
-    from looplab.render import emit_mapping
+    from looplab.emit import emit_mapping
 
     specs = {p.parent.name: parse_arch(p) for p in (ref_dir / "archs").glob("*/arch.yaml")}
     seen = set()

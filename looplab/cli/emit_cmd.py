@@ -67,7 +67,7 @@ def _arch_args(p: argparse.ArgumentParser, sets_dest: str = "sets") -> None:
 
 def _out(text: str, out: str | None) -> None:
     if out:
-        from looplab.render import write_text
+        from looplab.emit import write_text
 
         print(f"wrote {write_text(out, text)}", file=sys.stderr)
     else:
@@ -107,7 +107,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_emit_arch(args: argparse.Namespace) -> int:
-    from looplab.render import emit_arch, parse_assignments
+    from looplab.emit import emit_arch, parse_assignments
 
     text = emit_arch(args.family, args.preset, parse_assignments(args.sets), name=args.arch_name)
     _out(text, args.out)
@@ -115,7 +115,7 @@ def _cmd_emit_arch(args: argparse.Namespace) -> int:
 
 
 def _cmd_emit_problem(args: argparse.Namespace) -> int:
-    from looplab.render import emit_problems, parse_assignments
+    from looplab.emit import emit_problems, parse_assignments
 
     dims = parse_assignments(args.sets) if args.sets else None
     texts = emit_problems(args.workload, args.layer, dims, out_dir=args.out, name=args.name)
@@ -130,7 +130,7 @@ def _cmd_emit_problem(args: argparse.Namespace) -> int:
 
 def _cmd_emit_mapping(args: argparse.Namespace) -> int:
     from looplab.archspec import parse_arch
-    from looplab.render import arch_config, emit_mapping, parse_assignments, render_mapping, select_layers
+    from looplab.emit import arch_config, emit_mapping, parse_assignments, render_mapping, select_layers
     from looplab.workloads import Layer
 
     spec = family = None
@@ -164,7 +164,7 @@ def _cmd_emit_mapping(args: argparse.Namespace) -> int:
         batch, valid = sample_mappings(spec, layer.dims, args.sample, args.invalid, args.seed, family=family)
         texts = [render_mapping(m, spec) for m in batch.to_mappings()]
         if args.out:
-            from looplab.render import write_text
+            from looplab.emit import write_text
 
             for i, (text, ok) in enumerate(zip(texts, valid, strict=True)):
                 write_text(Path(args.out) / f"mapping_{i:05d}_{'valid' if ok else 'invalid'}.yaml", text)

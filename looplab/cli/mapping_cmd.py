@@ -65,7 +65,7 @@ def _arch(args: argparse.Namespace):
         return spec, text, name, family
     if not (args.family or args.preset):
         raise LooplabError("give --family/--preset (with optional --set) or --arch ARCH.yaml", "sample")
-    from looplab.render import arch_config, parse_assignments
+    from looplab.emit import arch_config, parse_assignments
 
     cfg = arch_config(args.family, args.preset, parse_assignments(args.sets))
     text = cfg.render()
@@ -87,7 +87,7 @@ def _layers(args: argparse.Namespace) -> list[tuple[str, dict, str]]:
         return out
     if not args.workload:
         raise LooplabError("give --workload NAME [--layer L] or --problem PROBLEM.yaml", "sample")
-    from looplab.render import select_layers
+    from looplab.emit import select_layers
 
     return [(lay.name, dict(lay.dims), lay.to_problem_yaml()) for lay in select_layers(args.workload, args.layer)]
 
