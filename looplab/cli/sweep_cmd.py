@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         im.add_argument("csv", type=path_arg("file"), help="DOSA dataset CSV")
         im.add_argument("--out", required=True, type=path_arg("out_dir"), help="dataset folder to create")
         im.add_argument("--rows-per-part", type=int, default=50_000)
+        im.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
         im.set_defaults(func=_cmd_import_dosa)
 
 
@@ -139,6 +140,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_import_dosa(args: argparse.Namespace) -> int:
     from looplab.sweep.dosa_import import import_dosa
 
-    r = import_dosa(args.csv, args.out, rows_per_part=args.rows_per_part)
+    r = import_dosa(args.csv, args.out, rows_per_part=args.rows_per_part, progress=not args.no_progress)
     print(f"imported {r['rows']} rows ({r['parts']} parts) from {args.csv} into {r['out']}")
     return 0

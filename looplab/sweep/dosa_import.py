@@ -48,7 +48,8 @@ def _layer_name(d: dict[str, int]) -> str:
         f"_s{d['Wstride']}x{d['Hstride']}"
 
 
-def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_000) -> dict[str, Any]:
+def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_000,
+                progress: bool = True) -> dict[str, Any]:
     from mappers.dosa import dosa_timeloop_cycles, iter_dosa_csv
     from mappers.mapping import MappingBatch
 
@@ -100,14 +101,18 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
         n_parts += 1
         buf = []
 
-    for row in iter_dosa_csv(csv_path):
-        if target_keys is None:
-            target_keys = sorted(row.targets)
-        buf.append(row)
-        n_rows += 1
-        if len(buf) >= rows_per_part:
-            flush()
-    flush()
+    from looplab.progress import Progress
+
+    with Progress(total=None, unit="rows", desc="import-dosa", enabled=progress) as bar:
+        for row in iter_dosa_csv(csv_path):
+            if target_keys is None:
+                target_keys = sorted(row.targets)
+            buf.append(row)
+            n_rows += 1
+            bar.update(1)
+            if len(buf) >= rows_per_part:
+                flush()
+        flush()
     if n_rows == 0:
         raise LooplabError("no rows", str(csv_path))
     atomic_write_json(store.manifest_path, {"format": "looplab-sweep/1", "name": f"dosa:{csv_path.name}",
