@@ -6,7 +6,8 @@ energy estimator). Each timed run is a fresh ``python -m looplab evaluate --batc
 RESULTS file; the first run may include numba's one-time compile when its on-disk cache is cold, so the median of
 the later runs is the figure.
 
-    .venv/bin/python bench/bench_batch.py [--archs 16] [--layers 16] [--per-pair 16] [--runs 3] [--keep DIR]
+    .venv/bin/python bench/bench_batch.py [--archs 16] [--layers 16] [--per-pair 16] [--runs 3] [--jobs N]
+                                          [--keep DIR]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,16 +62,21 @@ def make_cases(root: Path, n_archs: int, n_layers: int, per_pair: int, seed: int
     return cases, len(lines)
 
 
-def run_once(cases: Path, out: Path) -> tuple[float, str]:
+def run_once(cases: Path, out: Path, jobs: int | None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the command and its workers, its summary line)."""
     out.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "looplab", "evaluate", "--batch", str(cases), "--out", str(out), "--backend",
+           "analytical", "--no-progress", *(["--jobs", str(jobs)] if jobs else [])]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "looplab", "evaluate", "--batch", str(cases), "--out", str(out),
-                           "--backend", "analytical", "--no-progress"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"evaluate --batch failed (exit {proc.returncode}):\n{proc.stderr}")
-    return wall, proc.stdout.strip().splitlines()[-1]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -79,6 +86,7 @@ def main() -> None:
     ap.add_argument("--per-pair", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="build the cases here and keep them")
+    ap.add_argument("--jobs", type=int, help="evaluate --batch --jobs (default: its own, one per core)")
     a = ap.parse_args()
     root = a.keep or Path(tempfile.mkdtemp(prefix="bench_batch_"))
     try:
@@ -86,16 +94,19 @@ def main() -> None:
         cases, n = make_cases(root, a.archs, a.layers, a.per_pair)
         print(f"cases: {n} over {a.archs * a.layers} (arch, layer) pairs, one mapping file each "
               f"({time.perf_counter() - t0:.1f} s to build)")
-        walls = []
+        walls, cpus = [], []
         for r in range(a.runs):
-            wall, line = run_once(cases, root / "RESULTS.jsonl")
+            wall, cpu, line = run_once(cases, root / "RESULTS.jsonl", a.jobs)
             walls.append(wall)
-            print(f"run {r + 1}: {wall:.2f} s end to end = {n / wall:,.0f} cases/s   [{line}]")
-        later = walls[1:] or walls
-        med = statistics.median(later)
+            cpus.append(cpu)
+            print(f"run {r + 1}: {wall:.2f} s end to end = {n / wall:,.0f} cases/s, {cpu:.2f} CPU s   [{line}]")
+        later = slice(1, None) if len(walls) > 1 else slice(None)
+        med, cpu_med = statistics.median(walls[later]), statistics.median(cpus[later])
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"evaluate --batch --backend analytical: {n / med:,.0f} cases/s end to end, including start-up "
-              f"(median of runs {'2' if len(walls) > 1 else '1'}..{len(walls)}: {med:.2f} s for {n} cases; "
-              f"first run {walls[0]:.2f} s)")
+              f"(median of runs {'2' if len(walls) > 1 else '1'}..{len(walls)}: {med:.2f} s for {n} cases; first "
+              f"run {walls[0]:.2f} s); {n / cpu_med:,.0f} cases per CPU-second; {os.cpu_count()} cores, load "
+              f"average {load:.1f}")
     finally:
         if a.keep is None:
             shutil.rmtree(root, ignore_errors=True)
