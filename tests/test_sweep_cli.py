@@ -38,3 +38,16 @@ def test_spec_argument_is_a_path(tmp_path, capsys):
     assert capsys.readouterr().err == f"looplab: error: {tmp_path / 'nothere'}: no such file\n"
     path = _spec(tmp_path, "spec.txt")  # any suffix: it is a file, read as one
     assert main(["sweep", str(path), "--dry-run"]) == 0
+
+
+def test_parse_spec_names_a_missing_file_whatever_its_suffix(tmp_path):
+    import pytest
+
+    from looplab.errors import LooplabError
+    from looplab.sweep import parse_spec
+
+    with pytest.raises(LooplabError, match=r"^nothere: no such sweep spec file"):
+        parse_spec("nothere")
+    with pytest.raises(LooplabError, match=r"is a directory"):
+        parse_spec(str(tmp_path))
+    assert parse_spec(str(_spec(tmp_path, "spec.txt"))).name == "dry"
