@@ -4,12 +4,14 @@ workloads and mappings that use them; imports inside functions count too (only T
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("looplab", "arch_gen", "mappers", "surrogates")
 
 
+@cache
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """Module -> project modules it imports (``from pkg import sub`` counts as the submodule when it is one)."""
     mods: dict[str, Path] = {}
