@@ -95,7 +95,7 @@ def evaluate_cases(cases: Sequence[dict[str, Any]], build: str = "reference", jo
             continue
         ready.append((group, arch, dims, ert))
     args = [([c["mapping"] for c in g], a.storage_names, {k: d[k] for k in LOOP_DIMS}) for g, a, d, _ in ready]
-    with _mapper(jobs, len(cases)) as run:
+    with _MappingReader(jobs, len(cases)) as run:
         for (group, arch, dims, ert), (batch, idx, errors, parse_s) in zip(ready, run(args), strict=True):
             t0 = time.perf_counter()
             results: list[EvalResult | None] = [None] * len(group)
@@ -114,9 +114,9 @@ def evaluate_cases(cases: Sequence[dict[str, Any]], build: str = "reference", jo
             yield list(zip(group, results, strict=True))
 
 
-class _mapper:
-    """``with _mapper(jobs, n) as run: run(args)`` -> read_mappings over ``args`` in order, in a process pool when
-    ``jobs`` > 1 and there is enough work to pay for the workers' start."""
+class _MappingReader:
+    """``with _MappingReader(jobs, n) as run: run(args)`` -> read_mappings over ``args`` in order, in a process
+    pool when ``jobs`` > 1 and there is enough work to pay for the workers' start."""
 
     def __init__(self, jobs: int, n_cases: int):
         self.jobs = jobs if n_cases >= POOL_MIN_CASES else 1
