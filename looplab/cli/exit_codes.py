@@ -31,4 +31,7 @@ def markdown() -> str:
 
 def epilog() -> str:
     """The table as plain text for ``looplab --help``."""
-    return "exit status:\n" + "\n".join(f"  {c:<4} {t.replace('`', '')}" for c, t in TABLE)
+    import textwrap
+
+    return "exit status:\n" + "\n".join(textwrap.fill(t.replace("`", ""), width=100, initial_indent=f"  {c:<4} ",
+                                                       subsequent_indent=" " * 7) for c, t in TABLE)
