@@ -71,10 +71,14 @@ class _Config:
                                f"{self.family} config")
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
-    def render(self) -> str:
-        from arch_gen.render import render_arch
+    def render(self, technology: str = "45nm", cycle_seconds: float = 1e-9) -> str:
+        """Timeloop v0.4 architecture YAML (classic ``subtree``/``local`` tree) through
+        ``templates/arch/<family>.yaml.j2``. String attributes (technology, DRAM type) are double-quoted:
+        Accelergy 0.4 evaluates unquoted scalars."""
+        from looplab.render import render_template
 
-        return render_arch(self)
+        return render_template(f"arch/{self.family}.yaml.j2", technology=technology, cycle_seconds=cycle_seconds,
+                               **self.template_context())
 
     @property
     def where(self) -> str:

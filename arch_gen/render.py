@@ -9,16 +9,10 @@ from looplab.errors import LooplabError
 
 
 def render_arch(cfg: SimbaConfig | GemminiConfig, technology: str = "45nm", cycle_seconds: float = 1e-9) -> str:
-    """Timeloop v0.4 architecture YAML (classic ``subtree``/``local`` tree) for ``cfg``.
-
-    String attributes (technology, DRAM type) are double-quoted: Accelergy 0.4 evaluates unquoted scalars.
-    """
-    from looplab.render import render_template
-
+    """Timeloop v0.4 architecture YAML (classic ``subtree``/``local`` tree) for ``cfg`` (:meth:`Config.render`)."""
     if not isinstance(cfg, SimbaConfig | GemminiConfig):
         raise LooplabError(f"expected a SimbaConfig or GemminiConfig, got {type(cfg).__name__}", "render_arch")
-    return render_template(f"arch/{cfg.family}.yaml.j2", technology=technology, cycle_seconds=cycle_seconds,
-                           **cfg.template_context())
+    return cfg.render(technology=technology, cycle_seconds=cycle_seconds)
 
 
 def write_arch(cfg: SimbaConfig | GemminiConfig, path: str | Path, **kwargs) -> Path:

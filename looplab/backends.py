@@ -12,6 +12,7 @@ given without an ART picks up the ``ART`` file beside it (``ERT.yaml`` -> ``ART.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -132,7 +133,10 @@ class AnalyticalBackend:
             from looplab.analytical import evaluate_files
         except ImportError as exc:
             raise LooplabError(f"the analytical backend is not available in this build ({exc})") from exc
-        return evaluate_files(Path(arch_yaml), Path(problem_yaml), Path(mapping_yaml), ert)
+        t0 = time.perf_counter()
+        result = evaluate_files(Path(arch_yaml), Path(problem_yaml), Path(mapping_yaml), ert)
+        result.wall_s = time.perf_counter() - t0
+        return result
 
 
 _BACKENDS = {"timeloop": TimeloopBackend, "pytimeloop": PytimeloopBackend, "analytical": AnalyticalBackend}

@@ -303,22 +303,28 @@ class MappingBatch:
         return cls(names, t, sx, sy, p, k, sp)
 
     def to_mappings(self) -> list[Mapping]:
-        out = []
-        for b in range(len(self)):
-            levels = []
-            for li, name in enumerate(self.level_names):
-                keep = [tn for j, tn in enumerate(TENSORS) if self.keep[b, li, j]]
-                levels.append(LevelMapping(
-                    level=name,
-                    temporal={d: int(self.temporal[b, li, i]) for i, d in enumerate(DIMS)},
-                    permutation="".join(DIMS[int(i)] for i in self.perm[b, li]),
-                    spatial_x={d: int(self.spatial_x[b, li, i]) for i, d in enumerate(DIMS)},
-                    spatial_y={d: int(self.spatial_y[b, li, i]) for i, d in enumerate(DIMS)},
-                    spatial_permutation=None if self.sperm is None
-                    else "".join(DIMS[int(i)] for i in self.sperm[b, li]),
-                    keep=keep, bypass=[tn for tn in TENSORS if tn not in keep]))
-            out.append(Mapping(levels))
-        return out
+        """Every row as a :class:`Mapping` (for one row use :meth:`mapping`)."""
+        return [self.mapping(b) for b in range(len(self))]
+
+    def mapping(self, i: int) -> Mapping:
+        """Row ``i`` as a :class:`Mapping` (negative ``i`` counts from the end)."""
+        n = len(self)
+        if not -n <= int(i) < n:
+            raise IndexError(f"row {i} out of range for a batch of {n}")
+        b = int(i) % n
+        sp = None if self.sperm is None else self.sperm[0 if self.sperm.shape[0] == 1 else b]
+        levels = []
+        for li, name in enumerate(self.level_names):
+            keep = [tn for j, tn in enumerate(TENSORS) if self.keep[b, li, j]]
+            levels.append(LevelMapping(
+                level=name,
+                temporal={d: int(self.temporal[b, li, i]) for i, d in enumerate(DIMS)},
+                permutation="".join(DIMS[int(i)] for i in self.perm[b, li]),
+                spatial_x={d: int(self.spatial_x[b, li, i]) for i, d in enumerate(DIMS)},
+                spatial_y={d: int(self.spatial_y[b, li, i]) for i, d in enumerate(DIMS)},
+                spatial_permutation=None if sp is None else "".join(DIMS[int(i)] for i in sp[li]),
+                keep=keep, bypass=[tn for tn in TENSORS if tn not in keep]))
+        return Mapping(levels)
 
     def __getitem__(self, idx: Any) -> MappingBatch:
         if isinstance(idx, int | np.integer):

@@ -403,11 +403,13 @@ def check_batch(arch: ArchSpec, dims: dict[str, Any], batch: MappingBatch,
     if B == 0:
         code, value = np.zeros(0, np.int32), np.zeros(0, np.int64)
     elif use_kernel:
+        from looplab.numba_setup import announce_compile
         from mappers import validity_kernel as vk
 
         code, value = np.empty(B, np.int32), np.empty(B, np.int64)
         nchunk = vk.chunks(B)
         run = vk.check_rows if nchunk > 1 else vk.check_rows_serial
+        announce_compile(run, "the validity kernel" + (" (parallel)" if nchunk > 1 else ""))
         with vk.KERNEL_LOCK:
             run(t, sx, sy, keep, pl.size, pl.pdim, pl.pcoef, pl.arith, pl.cap, pl.floor, pl.inst, pl.mx, pl.my,
                 pl.code, nchunk, code, value)

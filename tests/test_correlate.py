@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +253,7 @@ def test_cli_correlate_bad_data(tmp_path, capsys):
     from looplab.cli import main
 
     assert main(["correlate", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
-    assert "DATA not found" in capsys.readouterr().err
+    assert "missing: no such file or folder" in capsys.readouterr().err
 
 
 def test_reference_layout_without_layer_dims(ref_dir, ref_cases, tmp_path):
@@ -315,3 +316,81 @@ def test_dosa_rows_against_dosa_build_cycles():
 def test_unknown_timeloop_build_is_refused(tmp_path):
     with pytest.raises(LooplabError, match="unknown Timeloop build 'v9'"):
         C.correlate(DOSA / "timeloop_dataset_sample.csv", tmp_path / "r", timeloop_build="v9", progress=False)
+
+
+def test_imported_dosa_dataset_correlates_every_metric(tmp_path, capsys):
+    """import-dosa then correlate: cycles and energy are both compared (energy was null and took cycles with it)."""
+    from looplab.cli import main
+
+    src = Path(__file__).parent / "data" / "dosa" / "timeloop_dataset_sample.csv"
+    assert main(["import-dosa", str(src), "--out", str(tmp_path / "d")]) == 0
+    assert main(["correlate", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--timeloop-build", "dosa",
+                 "--no-progress"]) == 0
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["n"] == 40 and s["cycles"]["n"] == 40 and s["energy"]["n"] == 40 and s["edp"]["n"] == 40
+    assert s["cycles"]["within_1pct"] >= 0.9  # the CSV's own correlation: 38 of 40 exact
+    assert len(s["plots"]) == 7
+
+
+def test_each_metric_uses_the_rows_that_have_it_and_nothing_to_compare_is_an_error(tmp_path):
+    from looplab.correlate import Results, correlate, summarize
+
+    n = 4
+    res = Results(arch=np.array(["a"] * n, object), family=np.array(["f"] * n, object),
+                  layer=np.array(["l"] * n, object), ids=np.array(list("abcd"), object),
+                  kinds=np.array([""] * n, object), sources=np.array(["s"] * n, object),
+                  ert_source=np.array(["estimated"] * n, object), truth_valid=np.ones(n, bool),
+                  truth_cycles=np.array([10.0, 20.0, 30.0, 40.0]), truth_energy=np.full(n, np.nan),
+                  pred_valid=np.ones(n, bool), pred_cycles=np.array([10.0, 20.0, 30.0, 44.0]),
+                  pred_energy=np.ones(n), model_seconds=1.0, failures=[])
+    s = summarize(res)
+    assert s["cycles"]["n"] == 4 and s["cycles"]["max"] == pytest.approx(0.1)
+    assert s["energy"]["n"] == 0 and s["edp"]["n"] == 0 and s["n_valid_both"] == 4
+
+    def all_invalid(arch, ert, dims, batch):  # a model that calls every mapping invalid
+        from types import SimpleNamespace
+
+        B = len(batch)
+        return SimpleNamespace(valid=np.zeros(B, bool), cycles=np.full(B, -1), energy_pJ=np.full(B, np.nan))
+
+    with pytest.raises(LooplabError, match="nothing to compare"):
+        correlate(Path(__file__).parent / "data" / "reference", tmp_path / "r", model=all_invalid, limit=50,
+                  progress=False)
+
+
+def test_one_time_startup_is_timed_apart(ref_dir, tmp_path):
+    """A model whose first call is slow (numba compiling) does not lower the evaluations/s the report states."""
+    from looplab.correlate import analytical_model, correlate
+
+    inner, calls = analytical_model(), []
+
+    def slow_first(arch, ert, dims, batch):
+        if not calls:
+            time.sleep(1.0)
+        calls.append(len(batch))
+        return inner(arch, ert, dims, batch)
+
+    s = correlate(ref_dir, tmp_path / "r", model=slow_first, limit=300, progress=False)
+    assert s["startup_seconds"] >= 1.0 and s["model_seconds"] < 1.0
+    assert "one-time start-up of" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_first_compile_is_announced(tmp_path, capsys, monkeypatch):
+    import importlib
+    import sys
+
+    from looplab.numba_setup import announce_compile
+
+    (tmp_path / "tiny_kernel.py").write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n"
+                                            "    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("tiny_kernel")
+    try:
+        assert announce_compile(mod.f, "a tiny kernel") is True
+        assert "compiling a tiny kernel with numba" in capsys.readouterr().err
+        assert announce_compile(mod.f, "a tiny kernel") is False  # once per process
+        assert mod.f(1) == 2
+        fresh = importlib.reload(mod)  # a new dispatcher whose machine code is now cached on disk
+        assert announce_compile(fresh.f, "a tiny kernel") is False
+    finally:
+        sys.modules.pop("tiny_kernel", None)

@@ -56,4 +56,4 @@ def test_sample_bad_input(tmp_path, capsys):
     assert "give --family/--preset" in capsys.readouterr().err
     assert main(["sample", "--arch", str(tmp_path / "nope.yaml"), "--problem", "x.yaml", "--valid", "1",
                  "--invalid", "1", "--out", str(tmp_path)]) == 2
-    assert "nope.yaml: file not found" in capsys.readouterr().err
+    assert "nope.yaml: no such file" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_bad_spec_names_the_field(tmp_path, patch, match):
 
 
 def test_spec_file_errors(tmp_path):
-    with pytest.raises(LooplabError, match="not found"):
+    with pytest.raises(LooplabError, match="missing.yaml: no such sweep spec file"):
         parse_spec(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

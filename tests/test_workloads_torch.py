@@ -125,3 +125,10 @@ def test_from_torch_errors():
         from_torch(lambda x: x, torch.randn(2))
     with pytest.raises(LooplabError, match="shape propagation failed"):
         from_torch(nn.Linear(3, 4), torch.randn(2, 5))
+
+
+def test_resnet50_aliases_are_its_torch_module_paths():
+    net, x = _meta(*NETS["resnet50"])
+    traced = {lay.shape_key(): lay.name.split(".", 1)[1] for lay in from_torch(net, x, name="resnet50")}
+    assert [lay.alias for lay in load_workload("resnet50")] == [traced[lay.shape_key()]
+                                                                 for lay in load_workload("resnet50")]

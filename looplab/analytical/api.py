@@ -71,6 +71,29 @@ class BatchResult:
     def reason(self) -> np.ndarray:
         return self.validity.reason
 
+    @property
+    def edp(self) -> np.ndarray:
+        """Energy-delay product (pJ x cycles) per row; NaN where invalid."""
+        return np.where(self.valid, self.energy_pJ * self.cycles, np.nan)
+
+    def metric(self, name: str) -> np.ndarray:
+        """``edp``, ``energy`` (pJ) or ``delay`` (= ``cycles``) per row, NaN where invalid."""
+        if name == "edp":
+            return self.edp
+        if name == "energy":
+            return np.where(self.valid, self.energy_pJ, np.nan)
+        if name in ("delay", "cycles"):
+            return np.where(self.valid, self.cycles.astype(float), np.nan)
+        raise LooplabError(f"unknown metric {name!r}; choose edp, energy or delay", "metric")
+
+    def best(self, metric: str = "edp", k: int = 1) -> np.ndarray:
+        """Row indices of the ``k`` valid rows with the lowest ``metric`` (``edp``, ``energy`` or ``delay``),
+        best first; fewer when fewer rows are valid (ties keep row order). Take the mapping of row ``i`` with
+        ``batch.mapping(i)``."""
+        values = self.metric(metric)
+        rows = np.flatnonzero(~np.isnan(values))
+        return rows[np.argsort(values[rows], kind="stable")[:max(0, k)]]
+
     def to_results(self) -> list[EvalResult]:
         out = []
         for i in range(len(self)):
@@ -83,16 +106,6 @@ class BatchResult:
                 out.append(EvalResult(False, "analytical", failed_level=self.failed_level[i], reason=self.reason[i],
                                       error_kind=self.kind[i]))
         return out
-
-
-def _ert_for(arch: ArchSpec, ert: Any) -> Any:
-    if ert is not None:
-        return ert
-    try:
-        from looplab.energy.estimator import estimate_ert
-    except ImportError:
-        raise LooplabError("no ERT given and looplab.energy.estimator is not available", arch.source) from None
-    return estimate_ert(arch)
 
 
 def _kernel_inputs(arch: ArchSpec, dims: dict) -> tuple:
@@ -129,7 +142,7 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
     """
     layer_dims(dims)
     check_build(build)
-    lc = level_costs(arch, _ert_for(arch, ert))
+    lc = level_costs(arch, ert)
     batch = _align(arch, batch)
     if use_kernel is None:
         use_kernel = kernel_available() and build == "reference"
@@ -176,6 +189,7 @@ def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: An
                 acc: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The compiled kernel over ``batch`` in slices of ``step`` rows (results written into the given arrays)."""
     from looplab.analytical import kernel
+    from looplab.numba_setup import announce_compile
 
     B, L = len(batch), len(arch.storage)
     proj, single, mixed, computes = _kernel_inputs(arch, dims)
@@ -193,6 +207,7 @@ def _run_kernel(arch: ArchSpec, dims: dict, pl: Any, batch: MappingBatch, lc: An
         sp = sperm if sperm.shape[0] == 1 else sperm[sl]
         nchunk = kernel.chunks(sl.stop - sl.start)
         run = kernel.evaluate_rows if nchunk > 1 else kernel.evaluate_rows_serial
+        announce_compile(run, "the analytical model's kernel" + (" (parallel)" if nchunk > 1 else ""))
         with kernel.KERNEL_LOCK:
             run(
                 batch.temporal[sl], batch.spatial_x[sl], batch.spatial_y[sl], sp, batch.perm[sl], batch.keep[sl],
@@ -211,7 +226,7 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
     if not res.valid:
         return res
     st = analyse(arch, dims, batch)
-    co = costs(st, level_costs(arch, _ert_for(arch, ert)))
+    co = costs(st, level_costs(arch, ert))
     res.computes = st.computes
     res.levels[arch.compute.name] = LevelStats(cycles=float(st.compute_cycles[0]), energy_pJ=float(co.energy_mac[0]))
     for li, lv in enumerate(arch.storage):
@@ -226,7 +241,29 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
                                       energy_pJ=float(co.energy_tensor[0, li, ti]))
         res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]),
                                          energy_pJ=float(co.energy_tensor[0, li].sum()), tensors=tensors)
+    res.energy_by_action = energy_by_action(float(co.energy_mac[0]), co.energy_tensor[0], st.reads[0],
+                                            st.fills[0], st.updates[0])
+    res.extra = {"model": "looplab analytical", "timeloop_build": "reference",
+                 "energy_pJ_levels_sum": float(sum(res.energy_by_level.values())),
+                 "level_cycles": {lv.name: int(co.level_cycles[0, li]) for li, lv in enumerate(arch.storage)},
+                 "compute_cycles": int(st.compute_cycles[0])}
     return res
+
+
+def energy_by_action(e_mac: float, energy_tensor: np.ndarray, reads: np.ndarray, fills: np.ndarray,
+                     updates: np.ndarray) -> dict[str, float]:
+    """Energy (pJ) per action kind, with the keys and the rule of timeloop-model's stats
+    (:func:`looplab.timeloop.parse_stats.energy_by_action`): each data space's access energy split over its reads,
+    fills and updates in proportion to their counts; temporal reduction, address generation and leakage are not
+    charged by these architectures' ERTs (0)."""
+    out = dict.fromkeys(("compute", "read", "fill", "update", "temporal_reduction", "address_generation",
+                         "leakage"), 0.0)
+    out["compute"] = float(e_mac)
+    n = reads + fills + updates
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for action, counts in (("read", reads), ("fill", fills), ("update", updates)):
+            out[action] = float(np.where(n > 0, energy_tensor * counts / n, 0.0).sum())
+    return out
 
 
 def read_problem(source: str | Path | dict) -> dict[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -196,7 +197,21 @@ class LevelCosts:
     mac_instances: int
 
 
-def level_costs(arch: ArchSpec, ert) -> LevelCosts:
+def resolve_ert(arch: ArchSpec, ert: Any) -> Any:
+    """``ert``, or for ``None`` looplab's Accelergy-free estimate for ``arch`` (:mod:`looplab.energy.estimator`)."""
+    if ert is not None:
+        return ert
+    try:
+        from looplab.energy.estimator import estimate_ert
+    except ImportError:
+        raise LooplabError("no ERT given and looplab.energy.estimator is not available", arch.source) from None
+    return estimate_ert(arch)
+
+
+def level_costs(arch: ArchSpec, ert: Any) -> LevelCosts:
+    """Per-level energies per access, bandwidths and the MAC energy of ``arch`` from its ERT (``None``: the
+    estimator's, as in :func:`looplab.analytical.evaluate_batch`)."""
+    ert = resolve_ert(arch, ert)
     L = len(arch.storage)
     er, ew, eu = np.zeros(L), np.zeros(L), np.zeros(L)
     for i, lv in enumerate(arch.storage):

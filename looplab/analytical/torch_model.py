@@ -61,7 +61,18 @@ def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBat
 
     ``batch`` fixes permutations, bypass and spatial permutations (and, rounded, the discrete structure);
     ``temporal``/``spatial_x``/``spatial_y`` (float ``[B, L, 7]``, default: the batch's factors) carry the
-    gradients; ``capacity`` float ``[L]`` words (None: no penalty).
+    gradients; ``capacity`` float ``[L]`` words (None: no penalty). ``lc`` is ``level_costs(arch, ert)``.
+
+    Returns a dict of tensors (B rows; L storage levels innermost first; the last axis of the counts is
+    Weights, Inputs, Outputs):
+
+    * ``energy_pJ`` [B], ``cycles`` [B]: differentiable in the factors (rounding steps pass the gradient straight
+      through);
+    * ``capacity_overflow`` [B]: words over capacity summed over levels (0 without ``capacity``);
+    * ``reads``, ``fills``, ``updates`` [B, L, 3]: per-instance access counts (as stats.txt prints them);
+    * ``energy_by_level`` [B, L]: storage energy per level in pJ (the MACs' energy is ``energy_pJ`` minus its sum);
+    * ``linked`` [B] bool: rows with link transfers, whose energy and cycles take the numpy model's exact values
+      (straight-through, so their gradient is the smooth model's).
     """
     batch = _align(arch, batch)
     _, conv = layer_dims(dims)

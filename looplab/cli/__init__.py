@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from looplab.cli.exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
 from looplab.errors import LooplabError
 
 # One module per area; each defines ``register(subparsers)``.
@@ -25,9 +26,12 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from looplab.cli.exit_codes import epilog
+
     parser = argparse.ArgumentParser(
         prog="looplab",
         description="DNN-accelerator design-space exploration around Timeloop and Accelergy.",
+        epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -42,22 +46,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from looplab.cli import paths
+
     parser = build_parser()
+    paths.reset()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         from looplab.timeloop.discover import activate
 
+        paths.check_paths()
         activate()  # LOOPLAB_SIMULATORS=DIR, TIMELOOP_DIR, Accelergy beside this interpreter
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that left shows up here, not in the interpreter's exit
+        return status
     except LooplabError as exc:
         print(f"looplab: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_status", EXIT_USAGE)
     except KeyboardInterrupt:
         print("looplab: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `looplab ... | head`: the reader left; end quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

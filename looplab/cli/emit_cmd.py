@@ -10,12 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from looplab.cli.paths import path_arg
 from looplab.errors import LooplabError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list presets, workloads or accelerator families")
-    p.add_argument("what", choices=["presets", "workloads", "families"])
+    p.add_argument("what", choices=["presets", "workloads", "families", "layers"])
+    p.add_argument("workload", nargs="?", help="with 'layers': one workload (default: every workload)")
     p.add_argument("--family", help="presets of one family only")
     p.set_defaults(func=_cmd_list)
 
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     a = esub.add_parser("arch", help="architecture YAML of a family preset and/or parameters")
     _arch_args(a)
-    a.add_argument("-o", "--out", help="output file (default: stdout)")
+    a.add_argument("-o", "--out", type=path_arg("out_file"), help="output file (default: stdout)")
     a.set_defaults(func=_cmd_emit_arch)
 
     pr = esub.add_parser("problem", help="problem YAML of workload layers or of explicit dims")
@@ -33,18 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--set", dest="sets", nargs="+", action="extend", metavar="DIM=N",
                     help="explicit layer: R=3 S=3 P=56 Q=56 C=64 K=64 [N= Wstride= Hstride= ...]")
     pr.add_argument("--name", help="layer name for --set (default: layer)")
-    pr.add_argument("-o", "--out", help="output folder, one <layer>.yaml per layer (default: stdout)")
+    pr.add_argument("-o", "--out", type=path_arg("out_dir"),
+                    help="output folder, one <layer>.yaml per layer (default: stdout)")
     pr.set_defaults(func=_cmd_emit_problem)
 
     m = esub.add_parser("mapping", help="normalised mapping YAML from a mapping file, a per-level description, "
                                         "or the random sampler")
-    m.add_argument("source", nargs="?", help="Timeloop mapping YAML, or YAML/JSON 'levels: [{level, temporal, "
-                                             "spatial_X|spatial_Y, permutation, keep, bypass}, ...]'")
-    m.add_argument("--arch", help="architecture YAML fixing level names/order (or use --family/--preset/--set)")
+    m.add_argument("source", nargs="?", type=path_arg("file"),
+                   help="Timeloop mapping YAML, or YAML/JSON 'levels: [{level, temporal, "
+                        "spatial_X|spatial_Y, permutation, keep, bypass}, ...]'")
+    m.add_argument("--arch", type=path_arg("file"),
+                   help="architecture YAML fixing level names/order (or use --family/--preset/--set)")
     _arch_args(m, sets_dest="arch_sets")
     m.add_argument("--workload", help="check factor products against this workload's --layer")
     m.add_argument("--layer", help="layer name (with --workload)")
-    m.add_argument("--problem", help="check factor products against this problem YAML")
+    m.add_argument("--problem", type=path_arg("file"), help="check factor products against this problem YAML")
     m.add_argument("--sample", type=int, metavar="N", help="draw N valid random mappings (mappers.sampler)")
     m.add_argument("--invalid", type=int, default=0, metavar="M", help="with --sample: also M invalid ones")
     m.add_argument("--seed", type=int, default=0, help="with --sample: RNG seed")
@@ -62,7 +67,7 @@ def _arch_args(p: argparse.ArgumentParser, sets_dest: str = "sets") -> None:
 
 def _out(text: str, out: str | None) -> None:
     if out:
-        from looplab.render import write_text
+        from looplab.emit import write_text
 
         print(f"wrote {write_text(out, text)}", file=sys.stderr)
     else:
@@ -72,11 +77,21 @@ def _out(text: str, out: str | None) -> None:
 def _cmd_list(args: argparse.Namespace) -> int:
     import arch_gen
 
+    if args.workload and args.what != "layers":
+        raise LooplabError(f"a workload name only goes with 'looplab list layers', not {args.what!r}", args.workload)
     if args.what == "presets":
         for name in arch_gen.list_presets(args.family):
             cfg = arch_gen.get_preset(name)
             params = " ".join(f"{k}={v}" for k, v in cfg.to_params().items())
             print(f"{name:16s} {cfg.family:8s} {params}")
+    elif args.what == "layers":
+        from looplab.workloads import list_workloads, workload_info
+        from looplab.workloads.listing import format_layers
+
+        for i, name in enumerate([args.workload] if args.workload else list_workloads()):
+            info = workload_info(name)
+            print(("\n" if i else "") + "\n".join(format_layers(name, info["layers"], info.get("description", ""))))
+        return 0
     elif args.what == "families":
         for fam in arch_gen.list_families():
             print(f"{fam:8s} {arch_gen.FAMILY_INFO[fam]}")
@@ -92,7 +107,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_emit_arch(args: argparse.Namespace) -> int:
-    from looplab.render import emit_arch, parse_assignments
+    from looplab.emit import emit_arch, parse_assignments
 
     text = emit_arch(args.family, args.preset, parse_assignments(args.sets), name=args.arch_name)
     _out(text, args.out)
@@ -100,7 +115,7 @@ def _cmd_emit_arch(args: argparse.Namespace) -> int:
 
 
 def _cmd_emit_problem(args: argparse.Namespace) -> int:
-    from looplab.render import emit_problems, parse_assignments
+    from looplab.emit import emit_problems, parse_assignments
 
     dims = parse_assignments(args.sets) if args.sets else None
     texts = emit_problems(args.workload, args.layer, dims, out_dir=args.out, name=args.name)
@@ -115,7 +130,7 @@ def _cmd_emit_problem(args: argparse.Namespace) -> int:
 
 def _cmd_emit_mapping(args: argparse.Namespace) -> int:
     from looplab.archspec import parse_arch
-    from looplab.render import arch_config, emit_mapping, parse_assignments, render_mapping, select_layers
+    from looplab.emit import arch_config, emit_mapping, parse_assignments, render_mapping, select_layers
     from looplab.workloads import Layer
 
     spec = family = None
@@ -149,7 +164,7 @@ def _cmd_emit_mapping(args: argparse.Namespace) -> int:
         batch, valid = sample_mappings(spec, layer.dims, args.sample, args.invalid, args.seed, family=family)
         texts = [render_mapping(m, spec) for m in batch.to_mappings()]
         if args.out:
-            from looplab.render import write_text
+            from looplab.emit import write_text
 
             for i, (text, ok) in enumerate(zip(texts, valid, strict=True)):
                 write_text(Path(args.out) / f"mapping_{i:05d}_{'valid' if ok else 'invalid'}.yaml", text)

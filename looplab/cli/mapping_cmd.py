@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from looplab.cli.paths import path_arg
 from looplab.errors import LooplabError
 
 
@@ -28,15 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--preset", help="named preset (looplab list presets); default: the family baseline")
     g.add_argument("--set", dest="sets", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="family parameters, keys as in params.json (e.g. pes=16 macs=1024)")
-    g.add_argument("--arch", help="architecture YAML instead of --family/--preset/--set")
+    g.add_argument("--arch", type=path_arg("file"), help="architecture YAML instead of --family/--preset/--set")
     w = p.add_argument_group("layers (a shipped workload, or a problem file)")
     w.add_argument("--workload", help="shipped workload (looplab list workloads)")
     w.add_argument("--layer", help="one layer of the workload (default: every layer)")
-    w.add_argument("--problem", nargs="+", action="extend", help="problem YAML file(s) instead of --workload")
+    w.add_argument("--problem", nargs="+", action="extend", type=path_arg("file"),
+                   help="problem YAML file(s) instead of --workload")
     p.add_argument("--valid", type=int, required=True, metavar="N", help="valid mappings per layer")
     p.add_argument("--invalid", type=int, required=True, metavar="M", help="invalid mappings per layer")
     p.add_argument("--seed", type=int, default=0, help="RNG seed (each layer derives its own stream)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, type=path_arg("out_dir"), help="output folder")
     p.add_argument("--table", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
     p.add_argument("--flat", action="store_true", help="add the flat mapping-vector columns to the table")
     p.add_argument("--max-draws", type=int, default=None, help="candidate budget per layer (default: automatic)")
@@ -63,7 +65,7 @@ def _arch(args: argparse.Namespace):
         return spec, text, name, family
     if not (args.family or args.preset):
         raise LooplabError("give --family/--preset (with optional --set) or --arch ARCH.yaml", "sample")
-    from looplab.render import arch_config, parse_assignments
+    from looplab.emit import arch_config, parse_assignments
 
     cfg = arch_config(args.family, args.preset, parse_assignments(args.sets))
     text = cfg.render()
@@ -85,7 +87,7 @@ def _layers(args: argparse.Namespace) -> list[tuple[str, dict, str]]:
         return out
     if not args.workload:
         raise LooplabError("give --workload NAME [--layer L] or --problem PROBLEM.yaml", "sample")
-    from looplab.render import select_layers
+    from looplab.emit import select_layers
 
     return [(lay.name, dict(lay.dims), lay.to_problem_yaml()) for lay in select_layers(args.workload, args.layer)]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from looplab.cli.paths import path_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,11 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="DATA: a folder laid out like reference/ (archs/, cases.jsonl.gz), a sweep dataset "
                     "(Parquet folder or file), or a DOSA dataset CSV.",
     )
-    p.add_argument("data", metavar="DATA")
-    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    p.add_argument("data", metavar="DATA", type=path_arg("any"))
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", type=path_arg("out_dir"))
     p.add_argument("--estimated-ert", action="store_true",
                    help="use the Accelergy-free estimator even where a recorded ERT.yaml exists")
-    p.add_argument("--ert-dir", metavar="DIR", help="for datasets: DIR/<arch>/ERT.yaml per architecture name")
+    p.add_argument("--ert-dir", metavar="DIR", type=path_arg("dir"),
+                   help="for datasets: DIR/<arch>/ERT.yaml per architecture name")
     p.add_argument("--arch", action="append", metavar="NAME", help="only these architectures (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
     p.add_argument("--timeloop-build", default="reference", metavar="BUILD",
@@ -45,7 +48,8 @@ def _correlate(args: argparse.Namespace) -> int:
         print(f"{m:7s} n={e['n']} mean {pct(e['mean'])} median {pct(e['median'])} max {pct(e['max'])} "
               f"within 1% {pct(e['within_1pct'])}")
     eps = s["evaluations_per_second"]
-    print(f"evaluations/s {eps:,.0f}" if eps else "evaluations/s -")
+    print((f"evaluations/s {eps:,.0f}" if eps else "evaluations/s -")
+          + f" (after a one-time start-up of {s.get('startup_seconds', 0):.1f} s: kernel compile or cache load)")
     if s["failed_groups"]:
         print(f"{len(s['failed_groups'])} (arch, layer) groups could not be evaluated; see report.md")
     print(f"wrote {args.out}/report.md, summary.json and {len(s['plots'])} plots")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from looplab.cli.exit_codes import EXIT_INVALID, EXIT_TOOL
+from looplab.cli.paths import path_arg
 from looplab.errors import LooplabError
 
-EXIT_INVALID = 1  # like timeloop-model for an invalid mapping
-EXIT_FAILED = 3  # the evaluation itself failed (missing binary, timeout, crash, ...)
+EXIT_FAILED = EXIT_TOOL  # the evaluation itself failed (missing binary, timeout, crash, ...)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,20 +26,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Single: prints timeloop-model's summary lines (Utilization:, Cycles:, Energy: X uJ), or "
                     "Timeloop's ERROR line and exit status 1 for an invalid mapping (3 when the evaluation "
                     "itself failed). Batch: CASES.jsonl -> RESULTS.jsonl, resumable.")
-    p.add_argument("arch", nargs="?", type=Path, help="architecture YAML")
-    p.add_argument("problem", nargs="?", type=Path, help="problem YAML")
-    p.add_argument("mapping", nargs="?", type=Path, help="mapping YAML")
-    p.add_argument("--ert", type=Path, help="Accelergy ERT.yaml (default: Accelergy once per arch, cached)")
-    p.add_argument("--art", type=Path, help="Accelergy ART.yaml (default: the ART.yaml beside --ert)")
+    p.add_argument("arch", nargs="?", type=path_arg("file"), help="architecture YAML")
+    p.add_argument("problem", nargs="?", type=path_arg("file"), help="problem YAML")
+    p.add_argument("mapping", nargs="?", type=path_arg("file"), help="mapping YAML")
+    p.add_argument("--ert", type=path_arg("file"), help="Accelergy ERT.yaml (default: Accelergy once per arch, cached)")
+    p.add_argument("--art", type=path_arg("file"), help="Accelergy ART.yaml (default: the ART.yaml beside --ert)")
     p.add_argument("--backend", default="timeloop", choices=("timeloop", "pytimeloop", "analytical"))
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
-    p.add_argument("--batch", type=Path, metavar="CASES.jsonl", help="evaluate every case of a JSONL file")
-    p.add_argument("--out", type=Path, metavar="RESULTS.jsonl", help="batch results (appended; resumable)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes for --batch (default 1)")
+    p.add_argument("--batch", type=path_arg("file"), metavar="CASES.jsonl", help="evaluate every case of a JSONL file")
+    p.add_argument("--out", type=path_arg("out_file"), metavar="RESULTS.jsonl",
+                   help="batch results (appended; resumable)")
+    p.add_argument("--jobs", type=int, help="worker processes for --batch (default 1; --backend analytical: one per "
+                                            "core, reading the mapping files while the model evaluates)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per evaluation (timeloop backend)")
-    p.add_argument("--cache-dir", type=Path, help="ERT/ART cache (default $LOOPLAB_CACHE/accelergy or "
+    p.add_argument("--cache-dir", type=path_arg("out_dir"), help="ERT/ART cache (default $LOOPLAB_CACHE/accelergy or "
                                                   "~/.cache/looplab/accelergy)")
-    p.add_argument("--keep-dir", type=Path, help="copy timeloop-model's working directory here (debugging)")
+    p.add_argument("--keep-dir", type=path_arg("out_dir"),
+                   help="copy timeloop-model's working directory here (debugging)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
     p.add_argument("--retry-failed", action="store_true",
                    help="--batch: evaluate again the cases whose evaluation failed (timeout, crash, ...)")
@@ -72,10 +75,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if missing:
         raise LooplabError(f"give ARCH PROBLEM MAPPING (missing {', '.join(missing)}) or --batch CASES.jsonl",
                            "looplab evaluate")
-    for name in ("arch", "problem", "mapping", "ert", "art"):
-        path = getattr(args, name)
-        if path is not None and not path.is_file():
-            raise LooplabError(f"{name} file not found", str(path))
     from looplab.backends import get_backend
 
     backend = get_backend(args.backend, **_options(args))
@@ -97,7 +96,7 @@ def _batch(args: argparse.Namespace) -> int:
     if any(getattr(args, n) is not None for n in ("arch", "problem", "mapping", "ert", "art")):
         raise LooplabError("--batch takes its inputs from CASES.jsonl; drop ARCH/PROBLEM/MAPPING/--ert/--art",
                            "looplab evaluate --batch")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise LooplabError("must be >= 1", "--jobs")
     from looplab.timeloop.batch import run_batch
 

@@ -18,6 +18,8 @@ from looplab.errors import LooplabError
 from looplab.sweep.store import FORMAT, DatasetStore, atomic_write_json, fsync_dir, open_store
 
 EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+#: output suffix -> format when --format is not given (any other suffix is an error)
+EXPORT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
 def info(path: str | Path) -> dict[str, Any]:
@@ -137,7 +139,11 @@ def export(path: str | Path, out: str | Path, fmt: str | None = None, columns: l
 
     st = open_store(path)
     out = Path(out)
-    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(out.suffix, "parquet")
+    if fmt is None:
+        fmt = EXPORT_SUFFIXES.get(out.suffix.lower())
+        if fmt is None:
+            raise LooplabError(f"cannot tell the format from the suffix {out.suffix or '(none)'!r}: use one of "
+                               f"{', '.join(EXPORT_SUFFIXES)} or --format {'|'.join(EXPORT_FORMATS)}", str(out))
     if fmt not in EXPORT_FORMATS:
         raise LooplabError(f"unknown format {fmt!r} (expected one of {list(EXPORT_FORMATS)})", "--format")
     files = sorted(st.part_files(), key=lambda p: p.stem)

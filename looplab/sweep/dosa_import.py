@@ -5,7 +5,8 @@ vector, mapping YAML) plus DOSA's ``target.*`` columns verbatim as ``dosa_<name>
 ``dosa_energy``, ``dosa_edp``, ``dosa_area``, in DOSA's own units). ``cycles`` is Timeloop's count: DOSA's
 ``target.cycle``, or, in DOSA's FireSim training set, where ``target.cycle`` is the FireSim measurement
 (``= target.gemmini_cycle``), ``target.edp / target.energy * 1e6`` (:func:`mappers.dosa.dosa_timeloop_cycles`).
-``energy_pJ`` is left empty because the CSV does not state its energy unit. The rows' bandwidth columns are not
+``energy_pJ`` is DOSA's ``target.energy`` (uJ, as ``target.edp = energy x cycles / 1e6`` shows) x 1e6, as
+``looplab correlate DOSA.csv`` reads it. The rows' bandwidth columns are not
 part of the sweep schema: correlating the imported dataset uses the template's bandwidths (correlate the CSV
 itself to honour them). ``backend`` is ``dosa-csv`` and ``backend_version`` the file name. Streaming: memory is
 bounded by ``rows_per_part``.
@@ -47,7 +48,8 @@ def _layer_name(d: dict[str, int]) -> str:
         f"_s{d['Wstride']}x{d['Hstride']}"
 
 
-def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_000) -> dict[str, Any]:
+def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_000,
+                progress: bool = True) -> dict[str, Any]:
     from mappers.dosa import dosa_timeloop_cycles, iter_dosa_csv
     from mappers.mapping import MappingBatch
 
@@ -70,7 +72,7 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
         # One part holds rows of many (arch, layer): build per (arch, layer) run and concatenate.
         tables = []
         base_arch = _gemmini_arch(buf[0].arch_params, archs)
-        schema = schema_for(base_arch, ["pe_dim", "sp_kib", "acc_kib"])
+        schema = schema_for(base_arch, ["pe_dim", "sp_kib", "acc_kib"], "gemmini")
         schema = pa.schema(list(schema) + [pa.field(f"dosa_{k}", pa.float64()) for k in target_keys or []])
         i = 0
         while i < len(buf):
@@ -83,8 +85,10 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
             accel = AccelRef(_arch_name(rows[0].arch_params), "gemmini", rows[0].arch_params, "dosa")
             unit = Unit(0, accel, 0, LayerRef(_layer_name(rows[0].dims), "dosa", rows[0].dims), 0, len(rows), 0, 0)
             cyc = [dosa_timeloop_cycles(r.targets)[0] if "cycle" in r.targets else None for r in rows]
+            energy = [r.targets["energy"] * 1e6 if r.targets.get("energy") is not None else None for r in rows]
             res = {"valid": pa.array([True] * len(rows)),
-                   "cycles": pa.array([None if c is None else round(c) for c in cyc], pa.int64())}
+                   "cycles": pa.array([None if c is None else round(c) for c in cyc], pa.int64()),
+                   "energy_pJ": pa.array(energy, pa.float64())}
             for k in target_keys or []:
                 res[f"dosa_{k}"] = pa.array([r.targets.get(k) for r in rows], pa.float64())
             t = build_table(f"dosa-{n_parts:05d}", [unit], [len(rows)], arch, schema, batch,
@@ -97,14 +101,18 @@ def import_dosa(csv_path: str | Path, out: str | Path, rows_per_part: int = 50_0
         n_parts += 1
         buf = []
 
-    for row in iter_dosa_csv(csv_path):
-        if target_keys is None:
-            target_keys = sorted(row.targets)
-        buf.append(row)
-        n_rows += 1
-        if len(buf) >= rows_per_part:
-            flush()
-    flush()
+    from looplab.progress import Progress
+
+    with Progress(total=None, unit="rows", desc="import-dosa", enabled=progress) as bar:
+        for row in iter_dosa_csv(csv_path):
+            if target_keys is None:
+                target_keys = sorted(row.targets)
+            buf.append(row)
+            n_rows += 1
+            bar.update(1)
+            if len(buf) >= rows_per_part:
+                flush()
+        flush()
     if n_rows == 0:
         raise LooplabError("no rows", str(csv_path))
     atomic_write_json(store.manifest_path, {"format": "looplab-sweep/1", "name": f"dosa:{csv_path.name}",

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import looplab
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, ToolMissingError
 from looplab.sweep.sources import resolve_accelerators, resolve_layers
 from looplab.sweep.spec import SweepSpec, Task, plan_tasks
 from looplab.sweep.store import DatasetStore, atomic_write_json
@@ -179,17 +179,15 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
     echo(f"output {spec.out}: {len(done)} tasks already done, {len(gave_up)} given up after {max_att} attempts, "
          f"{len(todo)} to run on {where}")
 
-    from tqdm import tqdm
+    from looplab.progress import Progress
 
-    bar = tqdm(total=sum(t.n_points for t in todo), unit="pt", disable=not progress, smoothing=0.05,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = Progress(total=sum(t.n_points for t in todo), unit="pt", desc="sweep", enabled=progress, echo=echo)
     agg: Counter = Counter()
     reasons: Counter = Counter()
     task_fail: Counter = Counter()
     timing: Counter = Counter()
     worker_rss = 0
     n_run = n_failed = 0
-    last_line = time.perf_counter()
     queue = list(reversed(todo))  # pop() from the end = plan order
     pending: dict[Any, Task] = {}
     try:
@@ -215,8 +213,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                     else:
                         n_failed += 1
                         task_fail[rep["error"]] += 1
-                        bar.total -= task.n_points
-                        bar.refresh()
+                        bar.add_total(-task.n_points)
                     if isinstance(ex, _Pool) and "worker process died" in rep["error"]:
                         for f2, t2 in list(pending.items()):
                             queue.append(t2)
@@ -234,15 +231,8 @@ def run_sweep(spec: SweepSpec, resume: bool = False, scheduler: Any = None, work
                 store.append_log({"task_id": task.id, "archs": task.accel_names, "layers": task.layer_names,
                                   "rows": rep["rows"], "valid": rep["valid"], "reasons": rep["reasons"],
                                   "wall_s": round(rep["wall_s"], 4), "pid": rep.get("pid")})
+                bar.postfix(valid=f"{agg['valid'] / max(1, agg['rows']):.1%}")
                 bar.update(rep["rows"])
-                bar.set_postfix(valid=f"{agg['valid'] / max(1, agg['rows']):.1%}", refresh=False)
-                now = time.perf_counter()
-                if not progress and now - last_line >= 60:  # no bar (a log file): a line a minute
-                    last_line = now
-                    rate = agg["rows"] / max(1e-9, now - t_start)
-                    left = bar.total - bar.n
-                    echo(f"progress: {bar.n}/{bar.total} points, {rate:.0f} points/s, "
-                         f"ETA {left / rate / 60 if rate else float('nan'):.1f} min")
     finally:
         bar.close()
         ex.close()
@@ -289,11 +279,12 @@ def format_summary(s: dict[str, Any]) -> list[str]:
 def check_spec(spec: SweepSpec, local: bool = True) -> None:
     """Fail early (in the driver) on what would make every task fail."""
     if spec.backend == "timeloop" and local and shutil.which("timeloop-model") is None:
-        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's analytical "
-                           "model instead: --backend analytical --out <another folder>", "backend: timeloop")
+        raise ToolMissingError("timeloop-model is not on PATH (see `looplab doctor`); to sweep with looplab's "
+                               "analytical model instead: --backend analytical --out <another folder>",
+                               "backend: timeloop")
     if local and resolve_energy(spec) == "accelergy" and shutil.which("accelergy") is None:
-        raise LooplabError("accelergy is not on PATH (see `looplab doctor`); use energy: estimator for the analytical "
-                           "backend", "execution.energy")
+        raise ToolMissingError("accelergy is not on PATH (see `looplab doctor`); use energy: estimator for the "
+                               "analytical backend", "execution.energy")
     if spec.backend == "analytical":
         try:
             from looplab.analytical import evaluate_batch  # noqa: F401

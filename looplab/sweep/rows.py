@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
+from looplab.errors import LooplabError
 from looplab.result import EvalResult
 from looplab.sweep.spec import Unit
 
@@ -42,12 +43,25 @@ def _all_levels(arch: ArchSpec) -> list[str]:
     return [arch.compute.name, *arch.storage_names]
 
 
-def schema_for(arch: ArchSpec, param_keys: Sequence[str]) -> pa.Schema:
-    """The Arrow schema of every row of one architecture family (columns depend on level names only)."""
+def param_type(family: str | None, key: str) -> pa.DataType:
+    """Arrow type of the ``arch_<key>`` column: int64 where the family declares the parameter an integer (PE
+    counts, ``pe_dim``), float64 otherwise (sizes such as ``accum_kib_per_pe = 1.5``)."""
+    try:
+        from arch_gen import config_class
+
+        declared = config_class(family).__dataclass_fields__[key].type if family else None
+    except (ImportError, KeyError, LooplabError):
+        declared = None
+    return pa.int64() if declared in (int, "int") else pa.float64()
+
+
+def schema_for(arch: ArchSpec, param_keys: Sequence[str], family: str | None = None) -> pa.Schema:
+    """The Arrow schema of every row of one architecture family (columns depend on level names only; the types
+    of the ``arch_<param>`` columns on ``family``)."""
     f: list[pa.Field] = [pa.field("task_id", pa.string()), pa.field("point", pa.int32()),
                          pa.field("seed", pa.int64()), pa.field("arch", pa.string()), pa.field("family", pa.string()),
                          pa.field("arch_origin", pa.string())]
-    f += [pa.field(f"arch_{k}", pa.float64()) for k in param_keys]
+    f += [pa.field(f"arch_{k}", param_type(family, k)) for k in param_keys]
     f += [pa.field("workload", pa.string()), pa.field("layer", pa.string()), pa.field("layer_count", pa.int32())]
     f += [pa.field(k, pa.int32()) for k in LAYER_KEYS]
     for lv in arch.storage_names:
@@ -175,7 +189,9 @@ def build_table(task_id: str, units: Sequence[Unit], sizes: Sequence[int], arch:
     cols["workload"] = per_unit([u.layer.workload for u in units], pa.string())
     cols["layer"] = per_unit([u.layer.name for u in units], pa.string())
     for k in units[0].accel.params:
-        cols[f"arch_{k}"] = per_unit([float(u.accel.params[k]) for u in units], pa.float64())
+        typ = schema.field(f"arch_{k}").type if f"arch_{k}" in schema.names else pa.float64()
+        cols[f"arch_{k}"] = per_unit([(int if pa.types.is_integer(typ) else float)(u.accel.params[k]) for u in units],
+                                     typ)
     cols["layer_count"] = per_unit([u.layer.count for u in units], pa.int32())
     for k in LAYER_KEYS:
         cols[k] = per_unit([u.layer.dims[k] for u in units], pa.int32())

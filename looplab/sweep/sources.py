@@ -143,10 +143,11 @@ def resolve_layers(spec: SweepSpec) -> list[LayerRef]:
                     if not 0 <= x < len(layers):
                         raise LooplabError(f"layer index {x} out of range (0..{len(layers) - 1})", w)
                     picked.append(layers[x])
-                elif x in by_name:
-                    picked.append(by_name[x])
+                elif _catalog_name(sel.workload, x, by_name) is not None:
+                    picked.append(by_name[_catalog_name(sel.workload, x, by_name)])
                 else:
-                    raise LooplabError(f"no layer {x!r} in workload {sel.workload!r}", w)
+                    raise LooplabError(f"no layer {x!r} in workload {sel.workload!r} (see `looplab list layers "
+                                       f"{sel.workload}`)", w)
             layers = picked
         out.extend(layers)
     names = [ly.name for ly in out]
@@ -154,6 +155,21 @@ def resolve_layers(spec: SweepSpec) -> list[LayerRef]:
     if dup:
         raise LooplabError(f"layers listed twice: {dup}", f"{where}: workloads")
     return out
+
+
+def _catalog_name(workload: str, key: str, by_name: dict[str, LayerRef]) -> str | None:
+    """The catalog name of the layer called ``key`` (its name, the part after ``<workload>.``, or its alias)."""
+    if key in by_name:
+        return key
+    try:
+        from looplab.workloads import find_layer, load_workload
+    except ImportError:
+        return None
+    try:
+        found = find_layer(load_workload(workload), workload, key)
+    except LooplabError:
+        return None
+    return found.name if found is not None and found.name in by_name else None
 
 
 def problem_yaml_text(layer: LayerRef) -> str:

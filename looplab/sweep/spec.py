@@ -153,18 +153,25 @@ def _family(v: Any, where: str) -> str:
 def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Path | None = None,
                backend: str | None = None) -> SweepSpec:
     """Read and validate a sweep spec (a YAML path, YAML text or a dict); ``out``/``backend`` override the spec's."""
-    if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and data.endswith((".yaml", ".yml"))):
+    one_line = isinstance(data, str) and "\n" not in data.strip()
+    if isinstance(data, Path) or (one_line and (data.endswith((".yaml", ".yml")) or Path(data).exists())):
         path = Path(data)
         source = source or str(path)
+        if path.is_dir():
+            raise LooplabError("is a directory; expected a sweep spec file", source)
         if not path.is_file():
-            raise LooplabError("sweep spec not found", source)
+            raise LooplabError("no such sweep spec file", source)
         data = path.read_text()
+        one_line = False
     where = source or "sweep spec"
     if isinstance(data, str):
         try:
-            data = yaml.safe_load(data)
+            loaded = yaml.safe_load(data)
         except yaml.YAMLError as exc:
             raise LooplabError(f"not valid YAML: {exc}", where) from None
+        if one_line and not isinstance(loaded, dict):  # a path that does not exist, not one-line YAML
+            raise LooplabError("no such sweep spec file (a spec is a YAML file, YAML text or a dict)", data.strip())
+        data = loaded
     d = _keys(data, _TOP_KEYS, where)
     name = str(d.get("name") or (Path(source).stem if source else "sweep"))
     out_v = out if out is not None else d.get("out")

@@ -94,7 +94,7 @@ def _bundle(acc: AccelRef, ctx: RunContext) -> ArchBundle:
         from looplab.energy.estimator import estimate_ert
 
         ert = estimate_ert(spec)
-    bundle = ArchBundle(text, arch_path, spec, ert, ert_path, art_path, schema_for(spec, list(acc.params)))
+    bundle = ArchBundle(text, arch_path, spec, ert, ert_path, art_path, schema_for(spec, list(acc.params), acc.family))
     with _LOCK:
         _BUNDLES[key] = bundle
         while len(_BUNDLES) > 8:

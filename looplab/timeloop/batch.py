@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, ToolMissingError
 from looplab.result import EvalResult
 
 REQUIRED = ("id", "arch", "problem", "mapping")
@@ -80,7 +80,8 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
             p = Path(case[fld])
             p = p if p.is_absolute() else base / p
             if not p.is_file():
-                raise LooplabError(f"field '{fld}': file not found: {p}", where)
+                why = "is a directory, not a file" if p.is_dir() else "file not found"
+                raise LooplabError(f"field '{fld}': {why}: {p}", where)
             case[fld] = str(p)
         cases.append(case)
     return cases
@@ -113,13 +114,13 @@ def preflight(backend: str) -> None:
     import shutil
 
     if backend == "timeloop" and shutil.which("timeloop-model") is None:
-        raise LooplabError("timeloop-model is not on PATH (see `looplab doctor`); nothing was evaluated",
+        raise ToolMissingError("timeloop-model is not on PATH (see `looplab doctor`); nothing was evaluated",
                            "--backend timeloop")
     if backend == "pytimeloop":
         from looplab.timeloop.pytimeloop_backend import available
 
         if not available():
-            raise LooplabError("pytimeloop is not importable (see `looplab doctor`); nothing was evaluated",
+            raise ToolMissingError("pytimeloop is not importable (see `looplab doctor`); nothing was evaluated",
                                "--backend pytimeloop")
     if backend == "analytical":
         try:
@@ -165,39 +166,67 @@ def evaluate_case(backend: str, options: dict[str, Any], case: dict[str, Any], t
                              opt["art"], timeout_s=timeout_s)
     except LooplabError as exc:  # bad input file contents: recorded, the batch goes on
         result = EvalResult(valid=False, backend=backend, error_kind="parse", reason=str(exc))
+    return _row(case, result)
+
+
+def analytical_rows(cases: list[dict[str, Any]], jobs: int = 1) -> Iterable[list[dict[str, Any]]]:
+    """RESULTS rows of the analytical backend, a group of cases (same arch, problem, ERT) at a time
+    (:mod:`looplab.analytical.grouped`; ``jobs`` processes read the mapping files)."""
+    from looplab.analytical.grouped import evaluate_cases
+
+    for pairs in evaluate_cases(cases, jobs=jobs):
+        yield [_row(case, result) for case, result in pairs]
+
+
+def _row(case: dict[str, Any], result: EvalResult) -> dict[str, Any]:
     row = result.to_row(case["id"])
     if result.wall_s is not None:
-        row["wall_s"] = round(result.wall_s, 4)
+        row["wall_s"] = round(result.wall_s, 6)
     return row
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _crash_row(backend: str, case: dict[str, Any], why: str) -> dict[str, Any]:
     return EvalResult(valid=None, backend=backend, error_kind="crash", reason=why).to_row(case["id"])
 
 
-def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int = 1, timeout_s: float = 120,
+def warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs: int | None = None,
+              timeout_s: float = 120,
               options: dict[str, Any] | None = None, progress: bool = True, retry_failed: bool = False,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> BatchSummary:
     """Evaluate every case of CASES not yet in RESULTS; rows are appended as they finish.
 
     ``retry_failed``: first drop RESULTS rows whose evaluation failed (timeout, crash, ...) so they run again.
+    ``jobs``: worker processes (default 1; for the analytical backend one per core, reading the mapping files).
     """
+    if jobs is None:
+        jobs = _cores() if backend == "analytical" else 1
     options = dict(options or {})
     cases = read_cases(cases_path)
     if backend in ("timeloop", "pytimeloop", "analytical"):
         preflight(backend)
     if retry_failed:
         drop_failed(out_path)
+    if not cases:
+        warn(f"looplab: warning: {cases_path} holds no cases; nothing to evaluate")
     done = done_ids(out_path)
     todo = [c for c in cases if _id_key(c["id"]) not in done]
     if backend == "pytimeloop":  # one worker process per architecture: keep each architecture's cases together
         todo.sort(key=lambda c: (c["arch"], c.get("ert") or "", c.get("art") or ""))
     summary = BatchSummary(total=len(cases), skipped=len(cases) - len(todo))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
+    from looplab.progress import Progress
 
-    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True,
-               mininterval=0.1 if sys.stderr.isatty() else 5.0)  # a log file: a line every few seconds
+    bar = Progress(total=len(todo), unit="eval", desc="evaluate", enabled=progress)
     with open(out_path, "a") as out:
         def emit(row: dict[str, Any]) -> None:
             out.write(json.dumps(row) + "\n")
@@ -213,10 +242,14 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
                 summary.failures[kind] = summary.failures.get(kind, 0) + 1
             if on_row:
                 on_row(row)
+            bar.postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed)
             bar.update(1)
-            bar.set_postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed, refresh=False)
 
-        if jobs <= 1:  # every backend isolates native crashes in its own child processes: safe inline
+        if backend == "analytical":  # grouped: each file parsed once, one evaluate_batch per group
+            for rows in analytical_rows(todo, jobs):
+                for row in rows:
+                    emit(row)
+        elif jobs <= 1:  # every backend isolates native crashes in its own child processes: safe inline
             for case in todo:
                 emit(evaluate_case(backend, options, case, timeout_s))
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from looplab.workloads.catalog import (
+    find_layer,
     get_layer,
     list_workloads,
     load_workload,
@@ -27,4 +28,4 @@ def from_torch(module: Any, example_input: Any, name: str = "model", **kwargs: A
 
 
 __all__ = ["Layer", "LOOP_DIMS", "PROBLEM_DIMS", "load_workload", "list_workloads", "workload_info", "get_layer",
-           "read_catalog", "write_catalog", "write_problem_yaml", "from_torch"]
+           "find_layer", "read_catalog", "write_catalog", "write_problem_yaml", "from_torch"]

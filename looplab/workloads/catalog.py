@@ -9,7 +9,7 @@ Catalog file format (JSON)::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +69,28 @@ def load_workload(name: str | Path) -> list[Layer]:
     return workload_info(str(name))["layers"]
 
 
-def get_layer(workload: str, layer: str) -> Layer:
-    """One layer by full name (``resnet50._outputs_input.2``) or by the part after ``<workload>.``."""
-    layers = load_workload(workload)
+def find_layer(layers: Sequence[Layer], workload: str, layer: str) -> Layer | None:
+    """The layer answering to ``layer`` (full name, the part after ``<workload>.``, or alias), or None."""
     for lay in layers:
-        if lay.name == layer or lay.name == f"{workload}.{layer}":
+        if layer in lay.names(workload):
             return lay
-    raise LooplabError(f"unknown layer {layer!r} in workload {workload!r} "
-                       f"(known: {', '.join(lay.name for lay in layers)})", "layer")
+    return None
+
+
+def known_layers(layers: Sequence[Layer], workload: str) -> str:
+    """``name (alias), ...`` for error messages."""
+    return ", ".join(lay.name + (f" ({lay.alias})" if lay.alias else "") for lay in layers)
+
+
+def get_layer(workload: str, layer: str) -> Layer:
+    """One layer by full name (``resnet50._outputs_input.2``), by the part after ``<workload>.``, or by its
+    alias (``conv1``, ``layer1.0.conv2``)."""
+    layers = load_workload(workload)
+    found = find_layer(layers, workload, layer)
+    if found is None:
+        raise LooplabError(f"unknown layer {layer!r} in workload {workload!r} (known: "
+                           f"{known_layers(layers, workload)}; see `looplab list layers {workload}`)", "layer")
+    return found
 
 
 def dumps_catalog(name: str, layers: Iterable[Layer], description: str = "", source: str = "",

@@ -53,13 +53,28 @@ class Layer:
     Hdilation: int = 1
     name: str = ""
     count: int = 1
+    alias: str = ""  # a readable second name (e.g. the torch module path ``layer1.0.conv2``), accepted like name
 
     def __post_init__(self) -> None:
         where = f"layer {self.name!r}" if self.name else "layer"
         for f in PROBLEM_DIMS + ("count",):
             object.__setattr__(self, f, _positive_int(getattr(self, f), f, where))
-        if not isinstance(self.name, str):
-            raise LooplabError(f"name must be a string, got {self.name!r}", where)
+        for f in ("name", "alias"):
+            if not isinstance(getattr(self, f), str):
+                raise LooplabError(f"{f} must be a string, got {getattr(self, f)!r}", where)
+
+    def names(self, workload: str = "") -> tuple[str, ...]:
+        """Every name the layer answers to: its name, the name without ``<workload>.``, its alias."""
+        out = [self.name]
+        if workload and self.name.startswith(f"{workload}."):
+            out.append(self.name[len(workload) + 1:])
+        if self.alias:
+            out.append(self.alias)
+        return tuple(dict.fromkeys(out))
+
+    def label(self, workload: str = "") -> str:
+        """The readable name: the alias, else the name without ``<workload>.``."""
+        return self.alias or self.names(workload)[-1]
 
     # ---- views ---------------------------------------------------------------------------------
     @property
@@ -98,7 +113,10 @@ class Layer:
 
     # ---- dict form -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "count": self.count, "dims": self.dims}
+        d: dict[str, Any] = {"name": self.name}
+        if self.alias:
+            d["alias"] = self.alias
+        return {**d, "count": self.count, "dims": self.dims}
 
     @classmethod
     def from_dims(cls, dims: dict[str, Any], name: str = "", count: int = 1, where: str | None = None) -> Layer:
@@ -123,14 +141,16 @@ class Layer:
 
     @classmethod
     def from_dict(cls, rec: dict[str, Any], where: str | None = None) -> Layer:
-        """Catalog record ``{name, count, dims: {...}}`` (extra descriptive keys ``source``/``note`` allowed)."""
+        """Catalog record ``{name, [alias], count, dims: {...}}`` (descriptive keys ``source``/``note`` allowed)."""
         where = where or f"layer {rec.get('name', '')!r}"
-        unknown = set(rec) - {"name", "count", "dims", "source", "note"}
+        unknown = set(rec) - {"name", "alias", "count", "dims", "source", "note"}
         if unknown:
-            raise LooplabError(f"unknown key(s) {sorted(unknown)} (expected name, count, dims, source, note)", where)
+            raise LooplabError(f"unknown key(s) {sorted(unknown)} (expected name, alias, count, dims, source, "
+                               "note)", where)
         if "dims" not in rec:
             raise LooplabError("missing 'dims'", where)
-        return cls.from_dims(rec["dims"], name=str(rec.get("name", "")), count=rec.get("count", 1), where=where)
+        layer = cls.from_dims(rec["dims"], name=str(rec.get("name", "")), count=rec.get("count", 1), where=where)
+        return layer.with_(alias=str(rec["alias"])) if rec.get("alias") else layer
 
     # ---- Timeloop problem YAML -----------------------------------------------------------------
     def to_problem_yaml(self) -> str:

@@ -1,0 +1,80 @@
+"""Path arguments are checked before any work (one line, exit 2), a closed stdout ends quietly, and every command
+shares one exit-status table (code, ``looplab --help`` and README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looplab.cli import main
+from looplab.cli.exit_codes import EXIT_BROKEN_PIPE, TABLE, markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--batch", "{cases}", "--out", "{dir}"], r"{dir}: is a directory; give the path of a file"),
+    (["import-dosa", "{dir}", "--out", "{tmp}/d"], r"{dir}: is a directory; expected a file"),
+    (["sample", "--family", "simba", "--workload", "resnet50", "--layer", "0", "--valid", "1", "--invalid", "1",
+      "--out", "{file}"], r"{file}: is a file; give a folder"),
+    (["sweep", "nothere"], r"nothere: no such file"),
+    (["sweep", "{dir}"], r"{dir}: is a directory; expected a file"),
+    (["correlate", "{tmp}/missing", "--out", "{tmp}/r"], r"{tmp}/missing: no such file or folder"),
+    (["evaluate", "{file}", "{file}", "{dir}"], r"{dir}: is a directory; expected a file"),
+    (["dataset", "export", "{dir}", "--out", "{file}/x.csv"], r"cannot be created: {file} is a file"),
+    (["emit", "arch", "--family", "simba", "-o", "{dir}"], r"{dir}: is a directory"),
+])
+def test_path_arguments_are_checked_up_front(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "adir"
+    d.mkdir()
+    f = tmp_path / "afile.txt"
+    f.write_text("x\n")
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("")
+    sub = {"{dir}": str(d), "{file}": str(f), "{cases}": str(cases), "{tmp}": str(tmp_path)}
+
+    def fill(s: str) -> str:
+        for k, v in sub.items():
+            s = s.replace(k, v)
+        return s
+
+    assert main([fill(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("looplab: error: "), err
+    assert re.search(re.escape(fill(message)).replace(r"\ ", " "), err), err
+
+
+def test_closed_stdout_ends_quietly():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "looplab", "list", "workloads"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # the reader leaves before looplab writes (like `| head` after its lines)
+    err = p.stderr.read().decode()
+    assert p.wait() == EXIT_BROKEN_PIPE and err == "", err
+
+
+def test_one_exit_status_table(capsys):
+    readme = (ROOT / "README.md").read_text()
+    assert markdown() in readme
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(f"  {code:<4} " in out for code, _ in TABLE)
+
+
+def test_missing_simulator_exits_3_single_and_batch(tmp_path, monkeypatch, ref_dir, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no timeloop-model anywhere
+    d = ref_dir / "full" / sorted(p.name for p in (ref_dir / "full").iterdir() if p.is_dir())[0]
+    files = [str(d / n) for n in ("arch.yaml", "problem.yaml", "mapping.yaml")]
+    assert main(["evaluate", *files, "--ert", str(d / "ERT.yaml")]) == 3
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"id": 1, "arch": files[0], "problem": files[1], "mapping": files[2]}) + "\n")
+    assert main(["evaluate", "--batch", str(cases), "--out", str(tmp_path / "r.jsonl")]) == 3
+    assert "timeloop-model is not on PATH" in capsys.readouterr().err
