@@ -187,13 +187,13 @@ def capacity(level: Level) -> tuple[int | None, float]:
     given (DRAM). Effective size = ``floor(size / multiple-buffering)``.
     """
     a = level.attributes or {}
-    word_bits = int(_attr(a, "word-bits", "word_width", "datawidth") or level.datawidth)
+    word_bits = int(_attr(a, "word-bits", "word_bits", "word_width", "datawidth") or level.datawidth)
     block = _attr(a, "block-size", "block_size", "n_words")
     width = _attr(a, "width", "memory_width", "data_storage_width")
     if block is None:
         block = 1
         if width is not None:
-            cluster = _attr(a, "cluster-size")
+            cluster = _attr(a, "cluster-size", "cluster_size")
             block = int(width) // int(cluster) // word_bits if cluster is not None else int(width) // word_bits
     size = None
     if _attr(a, "entries") is not None:
@@ -204,8 +204,8 @@ def capacity(level: Level) -> tuple[int | None, float]:
         size = int(float(a["sizeKB"]) * 1024 * 8 / word_bits)
     if size is None:
         return None, 0.0
-    mb = float(_attr(a, "multiple-buffering") or 1.0)
-    return int(size // mb), float(_attr(a, "min-utilization") or 0.0)
+    mb = float(_attr(a, "multiple-buffering", "multiple_buffering") or 1.0)
+    return int(size // mb), float(_attr(a, "min-utilization", "min_utilization") or 0.0)
 
 
 def _layer(dims: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:

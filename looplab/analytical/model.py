@@ -194,14 +194,33 @@ class LevelCosts:
     shared_bw: np.ndarray
     e_mac: float
     mac_instances: int
+    e_leak: np.ndarray | None = None  # [L] per-instance-cycle leakage (None: no level leaks)
+
+
+def leakage(lc: LevelCosts, spatial_x: np.ndarray, spatial_y: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    """Leakage energy [B, L] of the storage levels: ``leak x utilized instances x cycles`` (Timeloop's
+    ``BufferLevel`` leakage; the arithmetic level's leakage is not in its total). Instances used by a level are the
+    product of the spatial factors of the levels above it."""
+    fan = (spatial_x * spatial_y).prod(axis=2).astype(np.float64)  # [B, L]: fan-out below each level
+    above = np.ones_like(fan)
+    above[:, :-1] = np.cumprod(fan[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return lc.e_leak[None, :] * above * cycles.astype(np.float64)[:, None]
 
 
 def level_costs(arch: ArchSpec, ert) -> LevelCosts:
     L = len(arch.storage)
-    er, ew, eu = np.zeros(L), np.zeros(L), np.zeros(L)
+    er, ew, eu, el = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
     for i, lv in enumerate(arch.storage):
+        if lv.is_dummy and not ert.has(lv.path):
+            continue  # the front end's dummy_storage has no ERT entry: it never holds data (costs nothing)
+        cluster = lv.attributes.get("cluster_size", lv.attributes.get("cluster-size"))
+        if cluster is not None and str(cluster).strip() not in ("1", "1.0"):
+            raise LooplabError(f"cluster_size {cluster} is not modelled yet (Timeloop charges accesses per cluster "
+                               "of instances); only cluster_size 1", f"{arch.source or 'architecture'}: {lv.name}")
         er[i] = ert.energy(lv.path, "read")
         ew[i] = ert.energy(lv.path, "write")
+        if "leak" in ert.actions(lv.path):
+            el[i] = ert.energy(lv.path, "leak")
         try:
             eu[i] = ert.energy(lv.path, "update")
         except LooplabError:
@@ -212,7 +231,8 @@ def level_costs(arch: ArchSpec, ert) -> LevelCosts:
         read_bw=np.array([lv.read_bandwidth or inf for lv in arch.storage], np.float64),
         write_bw=np.array([lv.write_bandwidth or inf for lv in arch.storage], np.float64),
         shared_bw=np.array([lv.shared_bandwidth or inf for lv in arch.storage], np.float64),
-        e_mac=_mac_energy(arch, ert), mac_instances=int(arch.compute.instances))
+        e_mac=_mac_energy(arch, ert), mac_instances=int(arch.compute.instances),
+        e_leak=el if (el != 0).any() else None)
 
 
 def _mac_energy(arch: ArchSpec, ert) -> float:
