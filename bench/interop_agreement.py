@@ -1,0 +1,141 @@
+"""Label random valid and invalid mappings on the official Timeloop example designs (and variants of them) with the
+real timeloop-model, and record them for tests/test_interop_agreement.py; then report looplab's agreement.
+
+    python bench/interop_agreement.py record --out tests/data/interop/agreement   # needs timeloop-model on PATH
+    python bench/interop_agreement.py check tests/data/interop/agreement          # analytical model vs record
+
+Each evaluation runs in its own directory with the design's ERT (no Accelergy). Variants change the PE-level
+buffer depths and the global buffer size; layers are the design's own problem (front-end names, ``M``) and two
+ResNet-50 layers written as the front end's conv2D shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from looplab.archspec import parse_arch  # noqa: E402
+from looplab.timeloop.parse_stats import parse_stats_text  # noqa: E402
+
+OFFICIAL = ROOT / "tests/data/interop/official"
+DESIGNS = ("eyeriss_like", "simple_weight_stationary", "simple_output_stationary", "tutorial_eyeriss_intmac",
+           "tutorial_eyeriss_fpmac")
+LAYERS = ("resnet50._outputs_input.2", "resnet50.layer1.0.conv2")
+
+
+def _problem_files(design: str) -> dict[str, dict]:
+    base = yaml.safe_load((OFFICIAL / ("problem_tutorial.yaml" if design.startswith("tutorial")
+                                       else "problem_example.yaml")).read_text())
+    out = {"own": base}
+    from looplab.workloads import load_workload
+
+    layers = {lay.name: lay for lay in load_workload("resnet50")}
+    for name in LAYERS:
+        lay = layers.get(name) or next(iter(layers.values()))
+        p = json.loads(json.dumps(base))
+        inst = {"C": lay.C, "M": lay.K, "N": lay.N, "P": lay.P, "Q": lay.Q, "R": lay.R, "S": lay.S,
+                "Wstride": lay.Wstride, "Hstride": lay.Hstride, "Wdilation": 1, "Hdilation": 1, "densities": {}}
+        p["problem"]["instance"] = inst
+        out[name] = p
+    return out
+
+
+def _variants(design: str) -> dict[str, dict]:
+    arch = yaml.safe_load((OFFICIAL / design / "arch.yaml").read_text())
+    out = {"base": arch}
+    for tag, scale in (("spad_x2_glb_div4", (2, 0.25)), ("spad_div2_glb_x2", (0.5, 2))):
+        a = json.loads(json.dumps(arch))
+        for comp in a["architecture"]["subtree"][0]["local"]:
+            at = comp.get("attributes", {})
+            if "depth" not in at or comp.get("class") in ("dummy_storage", "DRAM") or at["depth"] <= 1:
+                continue
+            f = scale[1] if at["depth"] >= 4096 else scale[0]
+            at["depth"] = max(1, int(at["depth"] * f))
+        out[tag] = a
+    return out
+
+
+def _mapping_obj(m, inv: dict[str, str], force: list[str]) -> dict:
+    obj = m.to_yaml_obj(spatial_levels=force)
+    for e in obj["mapping"]:
+        for k in ("factors", "permutation"):
+            if k in e:
+                e[k] = "".join(inv.get(c, c) for c in e[k])
+    return obj
+
+
+def record(out: Path, n_valid: int, n_invalid: int, seed: int) -> None:
+    from looplab.analytical.api import read_problem_spec_file
+    from mappers.sampler import sample_mappings
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    t0 = time.time()
+    for design in DESIGNS:
+        ert = OFFICIAL / design / "ERT.yaml"
+        for vname, arch_obj in _variants(design).items():
+            arch_path = out / f"{design}.{vname}.arch.yaml"
+            arch_path.write_text(yaml.safe_dump(arch_obj, sort_keys=False))
+            arch = parse_arch(arch_path)
+            for lname, prob_obj in _problem_files(design).items():
+                prob_path = out / f"{design}.{lname}.problem.yaml"
+                prob_path.write_text(yaml.safe_dump(prob_obj, sort_keys=False))
+                spec = read_problem_spec_file(prob_path)
+                inv = {v: k for k, v in spec.dim_names.items()}
+                batch, valid = sample_mappings(arch, spec.dims, n_valid, n_invalid, seed, strict=False)
+                force = [lv.name for lv in arch.storage if lv.fanout > 1]
+                for i, m in enumerate(batch.to_mappings()):
+                    obj = _mapping_obj(m, inv, force)
+                    with tempfile.TemporaryDirectory(prefix="interop-") as tmp:
+                        mp = Path(tmp) / "mapping.yaml"
+                        mp.write_text(yaml.safe_dump(obj, sort_keys=False))
+                        r = subprocess.run(["timeloop-model", str(arch_path.resolve()), str(prob_path.resolve()),
+                                            str(mp), str(ert)], cwd=tmp, capture_output=True, text=True)
+                        stats = Path(tmp) / "timeloop-model.stats.txt"
+                        row = {"design": design, "variant": vname, "layer": lname, "arch": arch_path.name,
+                               "problem": prob_path.name, "ert": f"../official/{design}/ERT.yaml", "mapping": obj,
+                               "sampled_valid": bool(valid[i])}
+                        if stats.exists():
+                            s = parse_stats_text(stats.read_text())
+                            row.update(valid=True, cycles=int(s.cycles), energy_pJ=float(s.energy_pJ))
+                        else:
+                            err = [ln for ln in (r.stdout + r.stderr).splitlines() if "ERROR" in ln]
+                            row.update(valid=False, error=err[-1] if err else (r.stdout + r.stderr)[-300:])
+                        rows.append(row)
+                print(f"{design} {vname} {lname}: {len(rows)} rows, {time.time() - t0:.0f} s", file=sys.stderr)
+    with open(out / "cases.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record")
+    r.add_argument("--out", type=Path, default=ROOT / "tests/data/interop/agreement")
+    r.add_argument("--valid", type=int, default=4)
+    r.add_argument("--invalid", type=int, default=4)
+    r.add_argument("--seed", type=int, default=15)
+    c = sub.add_parser("check")
+    c.add_argument("folder", type=Path)
+    args = ap.parse_args()
+    if args.cmd == "record":
+        record(args.out, args.valid, args.invalid, args.seed)
+    else:
+        from looplab.interop.agreement import agreement, check_folder
+
+        print(json.dumps(agreement(check_folder(args.folder)), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Reading Timeloop's own inputs (issue 15): the official example designs, problems by role, mapping syntaxes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from looplab.analytical import evaluate_files
+from looplab.analytical.api import read_problem_spec_file
+from looplab.archspec import parse_arch
+from looplab.errors import LooplabError
+from looplab.interop.problem import problem_spec
+from mappers.mapping import Mapping, parse_factors
+
+OFF = Path(__file__).parent / "data" / "interop" / "official"
+DESIGNS = ("eyeriss_like", "simba_like", "simple_weight_stationary", "simple_output_stationary",
+           "tutorial_eyeriss_intmac", "tutorial_eyeriss_fpmac")
+TRUTH = json.loads((OFF / "timeloop_model_results.json").read_text())
+
+
+def _problem(design: str) -> Path:
+    return OFF / ("problem_tutorial.yaml" if design.startswith("tutorial") else "problem_example.yaml")
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_official_designs_match_timeloop_model_or_refuse(design):
+    """timeloop-mapper's mapping on each official design: same cycles, energy within the summary's rounding."""
+    d = OFF / design
+    args = (d / "arch.yaml", _problem(design), d / "mapping_mapper.yaml", d / "ERT.yaml")
+    if design == "simba_like":  # PEWeightRegs has cluster_size 64: refused, never a silent wrong number
+        with pytest.raises(LooplabError, match="cluster_size 64 is not modelled"):
+            evaluate_files(*args)
+        return
+    r = evaluate_files(*args)
+    t = TRUTH[design]
+    assert r.valid
+    assert r.cycles == t["cycles"]
+    assert round(r.energy_pJ / 1e6, 2) == pytest.approx(t["energy_uJ"], abs=0.011)
+    assert abs(r.energy_pJ / 1e6 - t["energy_uJ"]) / t["energy_uJ"] < 1e-3
+
+
+def test_whole_processed_input_as_arch_and_problem(tmp_path):
+    """The front end's single parsed-processed-input.yaml given as both the architecture and the problem."""
+    d = "tutorial_eyeriss_intmac"
+    one = tmp_path / "parsed-processed-input.yaml"
+    one.write_text("dumped_by_timeloop_front_end: true\n" + (OFF / d / "arch.yaml").read_text()
+                   + (OFF / d / "constraints.yaml").read_text() + _problem(d).read_text()
+                   + (OFF / "components_tutorial.yaml").read_text() + "mapping: []\n")
+    r = evaluate_files(one, one, OFF / d / "mapping_mapper.yaml", OFF / d / "ERT.yaml")
+    assert r.cycles == TRUTH[d]["cycles"]
+
+
+def test_processed_arch_levels_dummy_and_meshes():
+    a = parse_arch(OFF / "eyeriss_like" / "arch.yaml")
+    assert a.compute.name == "mac" and a.compute.instances == 168
+    assert a.storage_names == ["psum_spad", "weights_spad", "ifmap_spad", "inter_PE_spatial",
+                               "inter_PE_column_spatial", "shared_glb", "DRAM"]
+    lv = {x.name: x for x in a.storage}
+    assert lv["inter_PE_column_spatial"].is_dummy and (lv["inter_PE_column_spatial"].fanout_x,
+                                                       lv["inter_PE_column_spatial"].fanout_y) == (14, 1)
+    assert (lv["inter_PE_spatial"].fanout_x, lv["inter_PE_spatial"].fanout_y) == (1, 12)
+    assert lv["weights_spad"].capacity_words == 384 and lv["weights_spad"].block_size == 2
+    s = parse_arch(OFF / "simple_weight_stationary" / "arch.yaml")  # class: storage, subclass: aladdin_register
+    assert [x.name for x in s.storage][:3] == ["output_activation_reg", "input_activation_reg", "weight_reg"]
+
+
+def test_problem_roles_front_end_names_and_derived_keys():
+    spec = read_problem_spec_file(_problem("eyeriss_like"))
+    assert spec.dim_names == {"C": "C", "M": "K", "R": "R", "S": "S", "N": "N", "P": "P", "Q": "Q"}
+    assert spec.dims["K"] == 32 and spec.dims["Wstride"] == 2 and spec.dims["P"] == 112
+
+
+def test_problem_roles_any_letters_and_gemm():
+    shape = {"name": "conv", "dimensions": list("ABCDEFG"),
+             "coefficients": [{"name": "sx", "default": 1}, {"name": "dx", "default": 1}],
+             "data_spaces": [
+                 {"name": "In", "projection": [[["G"]], [["E"]], [["A", "dx"], ["C", "sx"]], [["B"], ["D"]]]},
+                 {"name": "Filt", "projection": [[["E"]], [["F"]], [["A"]], [["B"]]]},
+                 {"name": "Out", "projection": [[["G"]], [["F"]], [["D"]], [["C"]]], "read_write": True}]}
+    inst = {"A": 3, "B": 5, "C": 7, "D": 9, "E": 4, "F": 8, "G": 2, "sx": 2}
+    spec = problem_spec({"shape": shape, "instance": inst})
+    assert spec.dim_names == {"A": "R", "C": "P", "B": "S", "D": "Q", "E": "C", "F": "K", "G": "N"}
+    assert spec.tensor_names == {"Filt": "Weights", "In": "Inputs", "Out": "Outputs"}
+    assert spec.dims == {"R": 3, "S": 5, "P": 7, "Q": 9, "C": 4, "K": 8, "N": 2, "Wstride": 2, "Hstride": 1,
+                         "Wdilation": 1, "Hdilation": 1}
+    g = problem_spec({"shape": "gemm_ABZ", "instance": {"M": 64, "N": 32, "K": 16}})
+    assert g.dim_names == {"M": "K", "K": "C", "N": "N"}
+    assert g.tensor_names == {"A": "Weights", "B": "Inputs", "Z": "Outputs"}
+    assert (g.dims["K"], g.dims["C"], g.dims["N"]) == (64, 16, 32)
+
+
+@pytest.mark.parametrize(("prob", "msg"), [
+    ({"shape": "gemm_ABZ", "instance": {"M": 4, "N": 4, "K": 4, "densities": {"A": 0.5}}}, "sparsity"),
+    ({"shape": {"name": "dw", "dimensions": ["C", "R", "P"], "data_spaces": [
+        {"name": "Weights", "projection": [[["C"]], [["R"]]]},
+        {"name": "Inputs", "projection": [[["C"]], [["R"], ["P"]]]},
+        {"name": "Outputs", "projection": [[["C"]], [["P"]]], "read_write": True}]},
+      "instance": {"C": 4, "R": 3, "P": 8}}, "depthwise"),
+    ({"shape": "cnn_layer", "instance": {"R": 1, "S": 1, "P": 1, "Q": 1, "C": 1, "K": 1, "Kx": 2}},
+     r"unknown dimension\(s\) \['Kx'\]"),
+    ({"shape": "einsum9", "instance": {}}, "not one looplab knows"),
+])
+def test_unsupported_problems_are_refused_by_name(prob, msg):
+    with pytest.raises(LooplabError, match=msg):
+        problem_spec(prob)
+
+
+def test_mapping_syntaxes_and_problem_names():
+    assert parse_factors("C1 M2 R3", dim_names={"C": "C", "M": "K", "R": "R"})["K"] == 2
+    assert parse_factors("C=4,K=2") == parse_factors("C4 K2") == {**dict.fromkeys("RSPQCKN", 1), "C": 4, "K": 2}
+    with pytest.raises(LooplabError, match="unknown dimension 'K'"):
+        parse_factors("K2", dim_names={"M": "K"})
+    names = ["Reg", "inter_PE_spatial", "DRAM"]
+    m = Mapping.from_yaml({"mapping": [
+        {"target": "Reg", "type": "datatype", "keep": ["A"], "bypass": ["B", "Z"]},
+        {"target": "PE", "type": "spatial", "factors": "M2 N3", "permutation": "NM", "split": 1},
+        {"target": "DRAM", "type": "temporal", "factors": "M=4 N=1 K=8", "permutation": "KMN"}]}, names,
+        dim_names={"M": "K", "N": "N", "K": "C"}, tensor_names={"A": "Weights", "B": "Inputs", "Z": "Outputs"})
+    sp = m.level("inter_PE_spatial")  # the container PE: the front end's spatial level for it
+    assert sp.spatial_x["N"] == 3 and sp.spatial_y["K"] == 2
+    assert m.level("DRAM").temporal["C"] == 8 and m.level("DRAM").permutation.startswith("CKN")
+    assert m.level("Reg").keep == ["Weights"]
+    assert [lm.level for lm in m.levels] == names
+
+
+@pytest.mark.parametrize(("text", "msg"), [
+    ("architecture:\n  version: 9.9\n  subtree: []\n", r"version 9\.9 is not one Timeloop reads \(0\.2, 0\.3, 0\.4\)"),
+    ("arch:\n  foo: 1\n", "found 'arch:', Timeloop's legacy format"),
+    ("architecture:\n  version: 0.4\n  nodes:\n  - !Container\n    name: sys\n", "timeloopfe"),
+])
+def test_architecture_formats_are_named(text, msg):
+    with pytest.raises(LooplabError, match=msg):
+        parse_arch(text)
+
+
+def test_legacy_arch_format():
+    a = parse_arch({"arch": {"storage": [
+        {"name": "RF", "instances": 16, "meshX": 4, "entries": 12, "word-bits": 16},
+        {"name": "GB", "instances": 1, "sizeKB": 2, "word-bits": 16, "block-size": 4},
+        {"name": "DRAM", "technology": "DRAM", "instances": 1, "word-bits": 16}],
+        "arithmetic": {"name": "MACs", "instances": 16, "meshX": 4, "word-bits": 16}}})
+    assert a.storage_names == ["RF", "GB", "DRAM"]
+    assert a.storage[0].capacity_words == 12 and a.storage[1].capacity_words == 1024
+    assert a.storage[2].depth is None and (a.storage[1].fanout_x, a.storage[1].fanout_y) == (4, 4)
+
+
+def test_sample_works_on_an_official_design():
+    from mappers.sampler import sample_mappings
+
+    a = parse_arch(OFF / "eyeriss_like" / "arch.yaml")
+    spec = read_problem_spec_file(_problem("eyeriss_like"))
+    batch, valid = sample_mappings(a, spec.dims, 3, 3, seed=1)
+    assert valid.sum() == 3 and len(batch) == 6
+    dummy = a.storage_names.index("inter_PE_spatial")
+    assert not batch.keep[:, dummy].any()
+
+
+@pytest.mark.timeloop
+@pytest.mark.skipif(shutil.which("timeloop-model") is None, reason="timeloop-model not on PATH")
+@pytest.mark.parametrize("design", ["eyeriss_like", "tutorial_eyeriss_intmac"])
+def test_real_timeloop_model_agrees_on_official_design(design, tmp_path):
+    """Re-run the pinned timeloop-model (in its own directory) and compare with the analytical model."""
+    p = subprocess.run(["timeloop-model", str(OFF / design / "arch.yaml"), str(_problem(design)),
+                        str(OFF / design / "mapping_mapper.yaml"), str(OFF / design / "ERT.yaml")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    stats = (tmp_path / "timeloop-model.stats.txt").read_text()
+    assert p.returncode == 0
+    r = evaluate_files(OFF / design / "arch.yaml", _problem(design), OFF / design / "mapping_mapper.yaml",
+                       OFF / design / "ERT.yaml")
+    assert f"Cycles: {r.cycles}\n" in stats
+    assert f"Energy: {r.energy_pJ / 1e6:.2f} uJ" in stats
