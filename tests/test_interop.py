@@ -173,3 +173,19 @@ def test_real_timeloop_model_agrees_on_official_design(design, tmp_path):
                        OFF / design / "ERT.yaml")
     assert f"Cycles: {r.cycles}\n" in stats
     assert f"Energy: {r.energy_pJ / 1e6:.2f} uJ" in stats
+
+
+def test_timeloopfe_v4_container_spec_is_read_or_named(monkeypatch):
+    """A front-end v0.4 spec (!Container/!Component) goes through pytimeloop.timeloopfe; without it, say so."""
+    path = Path(__file__).parent / "data" / "interop" / "v4_container_arch.yaml"
+    try:
+        import pytimeloop.timeloopfe.v4  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        a = parse_arch(path)
+        assert [lv.name for lv in a.storage] == ["reg", "inter_PE_spatial", "buf", "DRAM"]
+        assert a.storage[1].is_dummy and a.storage[1].fanout_x == 4 and a.compute.instances == 4
+    monkeypatch.setitem(__import__("sys").modules, "pytimeloop.timeloopfe.v4", None)
+    with pytest.raises(LooplabError, match=r"timeloopfe\) v0\.4 specification .*not importable"):
+        parse_arch(path)

@@ -19,6 +19,19 @@ _TFE_MISSING = ("this is a Timeloop front-end (timeloopfe) v0.4 specification ({
                 "parsed-processed-input.yaml) and give looplab that file")
 
 
+_STUB_PROBLEM = """problem:
+  version: 0.4
+  shape:
+    name: stub
+    dimensions: [K]
+    data_spaces:
+    - {name: Weights, projection: [[[K]]]}
+    - {name: Inputs, projection: [[[K]]]}
+    - {name: Outputs, projection: [[[K]]], read_write: true}
+  instance: {K: 1}
+"""
+
+
 def legacy_arch(arch: dict[str, Any], where: str) -> dict[str, Any]:
     """Timeloop's legacy ``arch: {storage: [...] (innermost first), arithmetic: {...}}`` as a classic tree."""
     storage, arith = arch.get("storage"), arch.get("arithmetic")
@@ -59,9 +72,14 @@ def read_timeloopfe(text: str, source: str | None) -> dict[str, Any]:
         else:
             with open(path, "w") as f:
                 f.write(text)
+        files = [path]
+        if "\nproblem:" not in "\n" + text:  # timeloopfe needs a problem to process an architecture: a stub one
+            files.append(os.path.join(tmp, "stub_problem.yaml"))
+            with open(files[-1], "w") as f:
+                f.write(_STUB_PROBLEM)
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                spec = Specification.from_yaml_files(path)
+                spec = Specification.from_yaml_files(*files)
                 out = yaml.safe_load(_specification_to_yaml_string(spec, for_model=True))
         except Exception as exc:  # timeloopfe raises many kinds of errors; name it and say what to do
             msg = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
