@@ -275,6 +275,32 @@ def _full_perm(perm: str, where: str, dim_names: dict[str, str] | None = None) -
     return perm + "".join(d for d in DIMS if d not in perm)
 
 
+def rename_yaml_obj(obj: dict[str, Any], dim_names: dict[str, str] | None,
+                    tensor_names: dict[str, str] | None) -> dict[str, Any]:
+    """Directives of :meth:`Mapping.to_yaml_obj` in a problem's own names (``dim_names``/``tensor_names`` map the
+    problem's names to looplab's, as :mod:`looplab.interop.problem` gives them); looplab dims the problem lacks
+    (always factor 1) are left out, as Timeloop rejects dimensions its problem shape does not have."""
+    if not dim_names and not tensor_names:
+        return obj
+    inv_d = {v: k for k, v in (dim_names or {d: d for d in DIMS}).items()}
+    inv_t = {v: k for k, v in (tensor_names or {t: t for t in TENSORS}).items()}
+    out = []
+    for e in obj["mapping"]:
+        e = dict(e)
+        if "factors" in e:
+            f = parse_factors(e["factors"])
+            e["factors"] = " ".join(f"{inv_d[d]}={f[d]}" for d in DIMS if d in inv_d)
+        if "permutation" in e:
+            e["permutation"] = "".join(inv_d[d] for d in e["permutation"] if d in inv_d)
+            if e.get("type") == "spatial" and "split" in e:
+                e["split"] = min(int(e["split"]), len(e["permutation"]))
+        for k in ("keep", "bypass"):
+            if k in e:
+                e[k] = [inv_t.get(x, x) for x in e[k]]
+        out.append(e)
+    return {**obj, "mapping": out}
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 

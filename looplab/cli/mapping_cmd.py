@@ -104,6 +104,15 @@ def _problem_dims(text: str, where: str) -> dict:
         return {k: int(v) for k, v in inst.items()}
 
 
+def _problem_names(text: str, where: str) -> tuple[dict | None, dict | None]:
+    """The problem's own dimension and data-space names (None, None for the cnn_layer names)."""
+    from looplab.interop.problem import read_problem_spec
+    from looplab.yamlio import load_source
+
+    spec = read_problem_spec(load_source(text, "problem", where)[0], where)
+    return (None, None) if spec.is_canonical else (spec.dim_names, spec.tensor_names)
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
@@ -125,6 +134,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     (out / "arch.yaml").write_text(arch_text)
     frames = []
     for li, (lname, dims, ptext) in enumerate(layers):
+        names = _problem_names(ptext, lname)
         fname = _safe(lname)
         (out / "problems" / f"{fname}.yaml").write_text(ptext)
         seed = int(np.random.SeedSequence([args.seed, li]).generate_state(1)[0])
@@ -137,7 +147,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         files = []
         for i, m in enumerate(batch.to_mappings()):
             f = mdir / f"{i:04d}.yaml"
-            f.write_text(mapping_to_yaml(m, spec))
+            f.write_text(mapping_to_yaml(m, spec, *names))
             files.append(str(f.relative_to(out)))
         df = pd.DataFrame({
             "id": [f"{arch_name}|{lname}|{i:04d}" for i in range(len(batch))],
