@@ -96,6 +96,9 @@ def record(out: Path, n_valid: int, n_invalid: int, seed: int) -> None:
                 force = [lv.name for lv in arch.storage if lv.fanout > 1]
                 for i, m in enumerate(batch.to_mappings()):
                     obj = _mapping_obj(m, inv, force)
+                    if any(len(set(e.get("permutation", ""))) != len(e.get("permutation", ""))
+                           for e in obj["mapping"]):
+                        continue  # one dim on both X and Y of a level: not expressible in Timeloop's syntax
                     with tempfile.TemporaryDirectory(prefix="interop-") as tmp:
                         mp = Path(tmp) / "mapping.yaml"
                         mp.write_text(yaml.safe_dump(obj, sort_keys=False))
