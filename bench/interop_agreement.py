@@ -4,9 +4,11 @@ real timeloop-model, and record them for tests/test_interop_agreement.py; then r
     python bench/interop_agreement.py record --out tests/data/interop/agreement   # needs timeloop-model on PATH
     python bench/interop_agreement.py check tests/data/interop/agreement          # analytical model vs record
 
-Each evaluation runs in its own directory with the design's ERT (no Accelergy). Variants change the PE-level
-buffer depths and the global buffer size; layers are the design's own problem (front-end names, ``M``) and two
-ResNet-50 layers written as the front end's conv2D shape.
+``--designs``/``--append`` record some designs into an existing folder. Each evaluation runs in its own
+directory with the design's ERT (no Accelergy). Variants change the PE-level
+buffer depths and the global buffer size; layers are the design's own problem (front-end names, ``M``), two
+ResNet-50 layers written as the front end's conv2D shape, and pytorch2timeloop-converter's depthwise and matmul
+shapes.
 """
 
 from __future__ import annotations
@@ -28,9 +30,26 @@ from looplab.archspec import parse_arch  # noqa: E402
 from looplab.timeloop.parse_stats import parse_stats_text  # noqa: E402
 
 OFFICIAL = ROOT / "tests/data/interop/official"
-DESIGNS = ("eyeriss_like", "simple_weight_stationary", "simple_output_stationary", "tutorial_eyeriss_intmac",
-           "tutorial_eyeriss_fpmac")
-LAYERS = ("resnet50._outputs_input.2", "resnet50.layer1.0.conv2")
+DESIGNS = ("eyeriss_like", "simba_like", "simple_weight_stationary", "simple_output_stationary",
+           "tutorial_eyeriss_intmac", "tutorial_eyeriss_fpmac")
+LAYERS = ("resnet50._outputs_input.2", "resnet50._outputs_input.15")
+#: pytorch2timeloop-converter's depthwise and matmul shapes (its utils/*.yaml), with hyphenated v0.3 keys
+DEPTHWISE = {"problem": {"shape": {
+    "name": "CNN-Layer", "dimensions": ["C", "R", "S", "N", "P", "Q"],
+    "coefficients": [{"name": c, "default": 1} for c in ("Wstride", "Hstride", "Wdilation", "Hdilation")],
+    "data-spaces": [
+        {"name": "Weights", "projection": [[["C"]], [["R"]], [["S"]]]},
+        {"name": "Inputs", "projection": [[["N"]], [["C"]], [["R", "Wdilation"], ["P", "Wstride"]],
+                                          [["S", "Hdilation"], ["Q", "Hstride"]]]},
+        {"name": "Outputs", "projection": [[["N"]], [["C"]], [["Q"]], [["P"]]], "read-write": True}]},
+    "instance": {"C": 32, "N": 1, "P": 14, "Q": 14, "R": 3, "S": 3, "Wdilation": 1, "Wstride": 2, "Hdilation": 1,
+                 "Hstride": 2}}}
+MATMUL = {"problem": {"shape": {
+    "dimensions": ["M", "N", "K"],
+    "data-spaces": [{"name": "Input1", "projection": [[["M"]], [["K"]]]},
+                    {"name": "Input2", "projection": [[["K"]], [["N"]]]},
+                    {"name": "Outputs", "projection": [[["M"]], [["N"]]], "read-write": True}]},
+    "instance": {"M": 64, "N": 48, "K": 96}}}
 
 
 def _problem_files(design: str) -> dict[str, dict]:
@@ -47,6 +66,8 @@ def _problem_files(design: str) -> dict[str, dict]:
                 "Wstride": lay.Wstride, "Hstride": lay.Hstride, "Wdilation": 1, "Hdilation": 1, "densities": {}}
         p["problem"]["instance"] = inst
         out[name] = p
+    out["depthwise"] = DEPTHWISE
+    out["matmul"] = MATMUL
     return out
 
 
@@ -74,14 +95,15 @@ def _mapping_obj(m, inv: dict[str, str], force: list[str]) -> dict:
     return obj
 
 
-def record(out: Path, n_valid: int, n_invalid: int, seed: int) -> None:
+def record(out: Path, n_valid: int, n_invalid: int, seed: int, designs: tuple[str, ...] = DESIGNS,
+           append: bool = False) -> None:
     from looplab.analytical.api import read_problem_spec_file
     from mappers.sampler import sample_mappings
 
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     t0 = time.time()
-    for design in DESIGNS:
+    for design in designs:
         ert = OFFICIAL / design / "ERT.yaml"
         for vname, arch_obj in _variants(design).items():
             arch_path = out / f"{design}.{vname}.arch.yaml"
@@ -92,7 +114,8 @@ def record(out: Path, n_valid: int, n_invalid: int, seed: int) -> None:
                 prob_path.write_text(yaml.safe_dump(prob_obj, sort_keys=False))
                 spec = read_problem_spec_file(prob_path)
                 inv = {v: k for k, v in spec.dim_names.items()}
-                batch, valid = sample_mappings(arch, spec.dims, n_valid, n_invalid, seed, strict=False)
+                batch, valid = sample_mappings(arch, spec.dims, n_valid, n_invalid, seed, strict=False,
+                                               max_draws=40_000)
                 force = [lv.name for lv in arch.storage if lv.fanout > 1]
                 for i, m in enumerate(batch.to_mappings()):
                     obj = _mapping_obj(m, inv, force)
@@ -116,7 +139,7 @@ def record(out: Path, n_valid: int, n_invalid: int, seed: int) -> None:
                             row.update(valid=False, error=err[-1] if err else (r.stdout + r.stderr)[-300:])
                         rows.append(row)
                 print(f"{design} {vname} {lname}: {len(rows)} rows, {time.time() - t0:.0f} s", file=sys.stderr)
-    with open(out / "cases.jsonl", "w") as f:
+    with open(out / "cases.jsonl", "a" if append else "w") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
 
@@ -129,11 +152,13 @@ def main() -> None:
     r.add_argument("--valid", type=int, default=4)
     r.add_argument("--invalid", type=int, default=4)
     r.add_argument("--seed", type=int, default=15)
+    r.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
+    r.add_argument("--append", action="store_true", help="add rows to an existing cases.jsonl")
     c = sub.add_parser("check")
     c.add_argument("folder", type=Path)
     args = ap.parse_args()
     if args.cmd == "record":
-        record(args.out, args.valid, args.invalid, args.seed)
+        record(args.out, args.valid, args.invalid, args.seed, tuple(args.designs), args.append)
     else:
         from looplab.interop.agreement import agreement, check_folder
 

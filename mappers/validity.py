@@ -214,6 +214,7 @@ def _layer(dims: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
     except KeyError as exc:
         raise LooplabError(f"layer dims lack {exc.args[0]!r}", "dims") from None
     conv = {k: int(dims.get(k, 1)) for k in ("Wstride", "Hstride", "Wdilation", "Hdilation")}
+    conv["depthwise"] = int(dims.get("depthwise", 0))
     return size, conv
 
 
@@ -244,7 +245,7 @@ def tile_sizes(cum: np.ndarray, conv: dict[str, int]) -> np.ndarray:
     h = (cum[..., Q] - 1) * conv["Hstride"] + (cum[..., S] - 1) * conv["Hdilation"] + 1
     weights = cum[..., R] * cum[..., S] * cum[..., C] * cum[..., K]
     inputs = cum[..., C] * cum[..., N] * w * h
-    outputs = cum[..., P] * cum[..., Q] * cum[..., K] * cum[..., N]
+    outputs = cum[..., P] * cum[..., Q] * cum[..., C if conv.get("depthwise") else K] * cum[..., N]
     return np.stack([weights, inputs, outputs], axis=-1)
 
 
@@ -313,7 +314,7 @@ def plan(arch: ArchSpec, dims: dict[str, Any]) -> Plan:
     axes = [[[(R, 1)], [(S, 1)], [(C, 1)], [(K, 1)]],
             [[(C, 1)], [(N, 1)], [(P, conv["Wstride"]), (R, conv["Wdilation"])],
              [(Q, conv["Hstride"]), (S, conv["Hdilation"])]],
-            [[(P, 1)], [(Q, 1)], [(K, 1)], [(N, 1)]]]
+            [[(P, 1)], [(Q, 1)], [(C if conv.get("depthwise") else K, 1)], [(N, 1)]]]
     for pv, tensor in enumerate(axes):
         for a, terms in enumerate(tensor):
             for q, (d, c) in enumerate(terms):

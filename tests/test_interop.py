@@ -27,15 +27,10 @@ def _problem(design: str) -> Path:
 
 
 @pytest.mark.parametrize("design", DESIGNS)
-def test_official_designs_match_timeloop_model_or_refuse(design):
+def test_official_designs_match_timeloop_model(design):
     """timeloop-mapper's mapping on each official design: same cycles, energy within the summary's rounding."""
     d = OFF / design
-    args = (d / "arch.yaml", _problem(design), d / "mapping_mapper.yaml", d / "ERT.yaml")
-    if design == "simba_like":  # PEWeightRegs has cluster_size 64: refused, never a silent wrong number
-        with pytest.raises(LooplabError, match="cluster_size 64 is not modelled"):
-            evaluate_files(*args)
-        return
-    r = evaluate_files(*args)
+    r = evaluate_files(d / "arch.yaml", _problem(design), d / "mapping_mapper.yaml", d / "ERT.yaml")
     t = TRUTH[design]
     assert r.valid
     assert r.cycles == t["cycles"]
@@ -95,11 +90,11 @@ def test_problem_roles_any_letters_and_gemm():
 
 @pytest.mark.parametrize(("prob", "msg"), [
     ({"shape": "gemm_ABZ", "instance": {"M": 4, "N": 4, "K": 4, "densities": {"A": 0.5}}}, "sparsity"),
-    ({"shape": {"name": "dw", "dimensions": ["C", "R", "P"], "data_spaces": [
-        {"name": "Weights", "projection": [[["C"]], [["R"]]]},
-        {"name": "Inputs", "projection": [[["C"]], [["R"], ["P"]]]},
-        {"name": "Outputs", "projection": [[["C"]], [["P"]]], "read_write": True}]},
-      "instance": {"C": 4, "R": 3, "P": 8}}, "depthwise"),
+    ({"shape": {"name": "grouped", "dimensions": ["G", "C", "M", "R", "P"], "data-spaces": [
+        {"name": "Weights", "projection": [[["G"]], [["C"]], [["M"]], [["R"]]]},
+        {"name": "Inputs", "projection": [[["G"]], [["C"]], [["R"], ["P"]]]},
+        {"name": "Outputs", "projection": [[["G"]], [["M"]], [["P"]]], "read-write": True}]},
+      "instance": {"G": 2, "C": 4, "M": 8, "R": 3, "P": 8}}, "grouped convolution"),
     ({"shape": "cnn_layer", "instance": {"R": 1, "S": 1, "P": 1, "Q": 1, "C": 1, "K": 1, "Kx": 2}},
      r"unknown dimension\(s\) \['Kx'\]"),
     ({"shape": "einsum9", "instance": {}}, "not one looplab knows"),
@@ -107,6 +102,31 @@ def test_problem_roles_any_letters_and_gemm():
 def test_unsupported_problems_are_refused_by_name(prob, msg):
     with pytest.raises(LooplabError, match=msg):
         problem_spec(prob)
+
+
+def test_depthwise_and_single_group_shapes_as_pytorch2timeloop_writes_them():
+    dw = {"shape": {"name": "CNN-Layer", "dimensions": ["C", "R", "S", "N", "P", "Q"],
+                    "data-spaces": [
+                        {"name": "Weights", "projection": [[["C"]], [["R"]], [["S"]]]},
+                        {"name": "Inputs", "projection": [[["N"]], [["C"]], [["R", "Wdilation"], ["P", "Wstride"]],
+                                                          [["S", "Hdilation"], ["Q", "Hstride"]]]},
+                        {"name": "Outputs", "projection": [[["N"]], [["C"]], [["Q"]], [["P"]]], "read-write": True}],
+                    "coefficients": [{"name": "Wstride", "default": 1}, {"name": "Hstride", "default": 1},
+                                     {"name": "Wdilation", "default": 1}, {"name": "Hdilation", "default": 1}]},
+          "instance": {"C": 32, "N": 1, "P": 14, "Q": 14, "R": 3, "S": 3, "Wstride": 2, "Hstride": 2}}
+    spec = problem_spec(dw)
+    assert spec.dims["depthwise"] == 1 and spec.dims["C"] == 32 and spec.dims["K"] == 1
+    from looplab.analytical.nest import projection
+
+    proj = projection({**{c: 1 for c in ("Wstride", "Hstride", "Wdilation", "Hdilation")}, "depthwise": 1})
+    assert proj[2, :, 4].sum() == 1 and proj[2, :, 5].sum() == 0  # Outputs indexed by C, not K
+    g1 = {"shape": {"dimensions": ["G", "C", "M", "P"], "data_spaces": [
+        {"name": "Weights", "projection": [[["G"]], [["C"]], [["M"]]]},
+        {"name": "Inputs", "projection": [[["G"]], [["C"]], [["P"]]]},
+        {"name": "Outputs", "projection": [[["G"]], [["M"]], [["P"]]], "read_write": True}]},
+          "instance": {"G": 1, "C": 4, "M": 8, "P": 5}}
+    assert problem_spec(g1).dims == {**dict.fromkeys(("R", "S", "P", "Q"), 1), "C": 4, "K": 8, "N": 5,
+                                     **dict.fromkeys(("Wstride", "Hstride", "Wdilation", "Hdilation"), 1)}
 
 
 def test_mapping_syntaxes_and_problem_names():
@@ -161,7 +181,7 @@ def test_sample_works_on_an_official_design():
 
 @pytest.mark.timeloop
 @pytest.mark.skipif(shutil.which("timeloop-model") is None, reason="timeloop-model not on PATH")
-@pytest.mark.parametrize("design", ["eyeriss_like", "tutorial_eyeriss_intmac"])
+@pytest.mark.parametrize("design", ["eyeriss_like", "simba_like", "tutorial_eyeriss_intmac"])
 def test_real_timeloop_model_agrees_on_official_design(design, tmp_path):
     """Re-run the pinned timeloop-model (in its own directory) and compare with the analytical model."""
     p = subprocess.run(["timeloop-model", str(OFF / design / "arch.yaml"), str(_problem(design)),

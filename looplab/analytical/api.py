@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 
 from looplab.analytical.builds import check_build, extra_write_words
-from looplab.analytical.model import _align, analyse, costs, layer_dims, leakage, level_costs
+from looplab.analytical.model import (
+    _align,
+    analyse,
+    cluster_scale,
+    costs,
+    layer_dims,
+    leakage,
+    level_costs,
+    utilized_instances,
+)
 from looplab.analytical.nest import projection
 from looplab.archspec import TENSORS, ArchSpec, parse_arch
 from looplab.errors import LooplabError
@@ -167,11 +176,17 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
             kept = st.utilized_capacity > 0
             for out, x in zip(acc, (st.reads, st.fills, st.updates), strict=True):
                 out[rows] = np.where(kept, x, np.nan)
-    if lc.e_leak is not None:
+    if lc.e_leak is not None or lc.clusters is not None:
         ok = np.flatnonzero(val.valid)
-        leak = leakage(lc, batch.spatial_x[ok], batch.spatial_y[ok], cycles[ok])
-        energy[ok] += leak.sum(axis=1)
-        by_level[ok, 1:] += leak
+        used = utilized_instances(batch.spatial_x[ok], batch.spatial_y[ok])
+        if lc.clusters is not None:
+            delta = by_level[ok, 1:] * (cluster_scale(lc, used) - 1.0)
+            energy[ok] += delta.sum(axis=1)
+            by_level[ok, 1:] += delta
+        if lc.e_leak is not None:
+            leak = leakage(lc, used, cycles[ok])
+            energy[ok] += leak.sum(axis=1)
+            by_level[ok, 1:] += leak
     reads, fills, updates = acc if acc is not None else (None, None, None)
     return BatchResult(names, val, cycles, energy, util, by_level, reads, fills, updates)
 
@@ -249,7 +264,8 @@ def read_problem_spec_file(source: str | Path | dict) -> Any:
     spec = read_problem_spec(data, where)
     from looplab.workloads import Layer
 
-    Layer.from_dims(spec.dims, where=f"{where}: problem.instance")  # validates every value
+    Layer.from_dims({k: v for k, v in spec.dims.items() if k != "depthwise"},
+                    where=f"{where}: problem.instance")  # validates every value
     return spec
 
 

@@ -92,9 +92,9 @@ def _layers(args: argparse.Namespace) -> list[tuple[str, dict, str]]:
 
 def _problem_dims(text: str, where: str) -> dict:
     try:
-        from looplab.workloads import Layer
+        from looplab.analytical.api import read_problem_spec_file
 
-        return dict(Layer.from_problem_yaml(text).dims)
+        return dict(read_problem_spec_file(text).dims)
     except ImportError:  # pragma: no cover - workloads ship with looplab
         import yaml
 

@@ -12,9 +12,11 @@ the projections, never by its letter:
   Weights is the filter (R on the first such axis, S on the second) with dilation ``a`` and the one in Outputs the
   output position (P, Q) with stride ``b``.
 
-Anything else (a dimension in all three data spaces as in depthwise/grouped convolutions, in one data space only,
-more axes than the cnn_layer has, non-unit coefficients outside a sliding window) is refused with a message naming
-it, as are sparse densities.
+A dimension indexing all three data spaces is the channel dimension of a depthwise convolution (role C, with
+``dims["depthwise"] = 1``: Outputs are indexed by C instead of K), or ignored when its size is 1 (a grouped
+convolution with one group). Anything else (grouped convolutions with more than one group, a dimension in one data
+space only, more axes than the cnn_layer has, non-unit coefficients outside a sliding window) is refused with a
+message naming it, as are sparse densities.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ CANONICAL_DIMS = ("R", "S", "P", "Q", "C", "K", "N")
 CANONICAL_TENSORS = ("Weights", "Inputs", "Outputs")
 COEFFICIENTS = ("Wstride", "Hstride", "Wdilation", "Hdilation")
 #: Instance keys the front end adds that Timeloop ignores (input size and padding, derived from the others).
-DERIVED_KEYS = frozenset({"H", "W", "Hpad", "Wpad", "Hin", "Win", "G"})
+DERIVED_KEYS = frozenset({"H", "W", "Hpad", "Wpad", "Hin", "Win"})
 
 _CNN = {"dimensions": list(CANONICAL_DIMS),
         "coefficients": [{"name": c, "default": 1} for c in COEFFICIENTS],
@@ -49,14 +51,15 @@ NAMED_SHAPES = {"cnn_layer": _CNN, "cnn-layer": _CNN, "gemm_abz": _GEMM, "gemm-a
 class ProblemSpec:
     """A problem read from Timeloop YAML: the seven conv dims + strides/dilations and the name translations."""
 
-    dims: dict[str, int]  # R..N, Wstride, Hstride, Wdilation, Hdilation
+    dims: dict[str, int]  # R..N, Wstride, Hstride, Wdilation, Hdilation (+ depthwise: 1 for that shape)
     dim_names: dict[str, str] = field(default_factory=dict)  # the file's dimension name -> R..N
     tensor_names: dict[str, str] = field(default_factory=dict)  # the file's data-space name -> Weights/...
     shape_name: str = "cnn_layer"
 
     @property
     def is_canonical(self) -> bool:
-        return all(k == v for k, v in self.dim_names.items()) and all(k == v for k, v in self.tensor_names.items())
+        return (set(self.dim_names) == set(CANONICAL_DIMS) and all(k == v for k, v in self.dim_names.items())
+                and all(k == v for k, v in self.tensor_names.items()))
 
 
 def _shape(prob: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
@@ -69,6 +72,7 @@ def _shape(prob: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
         return NAMED_SHAPES[key], key
     if not isinstance(shape, dict):
         raise LooplabError(f"expected a shape name or mapping, got {shape!r}", f"{where}.shape")
+    shape = {k.replace("-", "_"): v for k, v in shape.items()}  # v0.3 files write data-spaces, read-write
     name = str(shape.get("name", "custom"))
     if "data_spaces" not in shape:
         key = name.strip().lower().replace("-", "_")
@@ -143,6 +147,8 @@ def problem_spec(prob: dict[str, Any], where: str = "problem") -> ProblemSpec:
     parsed = []
     for i, ds in enumerate(spaces):
         w = f"{where}.shape.data_spaces[{i}]"
+        if isinstance(ds, dict):
+            ds = {k.replace("-", "_"): v for k, v in ds.items()}
         if not isinstance(ds, dict) or "name" not in ds or not isinstance(ds.get("projection"), list):
             raise LooplabError("a data space needs a name and a projection list", w)
         parsed.append((str(ds["name"]), [_terms(a, w) for a in ds["projection"]], bool(ds.get("read_write", False))))
@@ -173,6 +179,7 @@ def problem_spec(prob: dict[str, Any], where: str = "problem") -> ProblemSpec:
 
     roles: dict[str, str] = {}
     conv = {c: 1 for c in COEFFICIENTS}
+    depthwise = False
 
     def assign(d: str, role: str) -> None:
         if role in roles.values():
@@ -205,9 +212,14 @@ def problem_spec(prob: dict[str, Any], where: str = "problem") -> ProblemSpec:
             assign(d, "K")
         elif ini and ino and not inw:
             assign(d, next((r for r in ("N", "P", "Q") if r not in roles.values()), "N"))
-        elif not (inw or ini or ino):
+        elif not (inw or ini or ino) or (inw and ini and ino and value(d, "dimension") == 1):
             if value(d, "dimension") != 1:
                 raise LooplabError(f"dimension {d!r} indexes no data space", f"{where}.shape")
+        elif inw and ini and ino and _plain(d, parsed) and "C" not in roles.values() and not any(
+                member[e][0] and member[e][2] and not member[e][1] and value(e, "dimension") > 1
+                for e in dims_decl):
+            assign(d, "C")  # depthwise: the channels index weights, inputs and outputs
+            depthwise = True
         else:
             raise LooplabError(f"dimension {d!r} appears in {_role_text(member[d])}: no role in a "
                                "convolution/GEMM looplab models (depthwise and grouped convolutions, where one "
@@ -217,7 +229,17 @@ def problem_spec(prob: dict[str, Any], where: str = "problem") -> ProblemSpec:
     for d, r in roles.items():
         dims[r] = value(d, "dimension")
     dims.update(conv)
+    if depthwise:
+        if dims["K"] != 1:
+            raise LooplabError("a grouped convolution (a dimension indexing weights, inputs and outputs besides "
+                               "output channels) is not modelled", f"{where}.shape")
+        dims["depthwise"] = 1
     return ProblemSpec(dims, roles, tensors, shape_name)
+
+
+def _plain(d: str, parsed: list) -> bool:
+    """``d`` indexes an axis of its own (coefficient 1) in every data space."""
+    return all(any(len(a) == 1 and a[0][0] == d for a in axes) for _, axes, _ in parsed)
 
 
 def _dense(v: Any) -> bool:

@@ -153,6 +153,9 @@ class Layer:
         from looplab.interop.problem import read_problem_spec
 
         spec = read_problem_spec(source, where)
+        if spec.dims.get("depthwise"):
+            raise LooplabError("a depthwise convolution has no Layer (catalog) form; evaluate its problem file "
+                               "directly (looplab evaluate / sample --problem)", where)
         return cls.from_dims(spec.dims, name=name or "", count=count, where=f"{where}: problem.instance")
 
 
