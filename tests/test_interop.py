@@ -209,3 +209,24 @@ def test_timeloopfe_v4_container_spec_is_read_or_named(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pytimeloop.timeloopfe.v4", None)
     with pytest.raises(LooplabError, match=r"timeloopfe\) v0\.4 specification .*not importable"):
         parse_arch(path)
+
+
+def test_sweep_over_an_architecture_file(tmp_path):
+    """`accelerators.files` sweeps any Timeloop architecture file (with its ERT) like a family preset."""
+    import pandas as pd
+
+    from looplab.cli import main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""name: files
+out: {tmp_path / 'out'}
+accelerators:
+  files: [{{arch: {OFF / 'eyeriss_like' / 'arch.yaml'}, ert: {OFF / 'eyeriss_like' / 'ERT.yaml'}}}]
+workloads: [{{workload: resnet50, layers: [0]}}]
+mappings: {{valid: 2, invalid: 2}}
+execution: {{workers: 0, kernel: numpy}}
+""")
+    assert main(["sweep", str(spec)]) == 0
+    df = pd.read_parquet(tmp_path / "out" / "parts" / "file-eyeriss_like_arch")
+    assert len(df) == 4 and df["valid"].sum() == 2 and (df["arch"] == "eyeriss_like_arch").all()
+    assert (df.loc[df["valid"], "energy_pJ"] > 0).all()
