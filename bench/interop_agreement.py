@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from looplab.archspec import parse_arch  # noqa: E402
-from looplab.timeloop.parse_stats import parse_stats_text  # noqa: E402
+from looplab.timeloop.parse_stats import parse_stats_dict, parse_stats_text  # noqa: E402
 
 OFFICIAL = ROOT / "tests/data/interop/official"
 DESIGNS = ("eyeriss_like", "simba_like", "simple_weight_stationary", "simple_output_stationary",
@@ -86,17 +86,15 @@ def _variants(design: str) -> dict[str, dict]:
     return out
 
 
-def _mapping_obj(m, inv: dict[str, str], force: list[str]) -> dict:
-    obj = m.to_yaml_obj(spatial_levels=force)
-    for e in obj["mapping"]:
-        for k in ("factors", "permutation"):
-            if k in e:
-                e[k] = "".join(inv.get(c, c) for c in e[k])
-    return obj
+def _mapping_obj(m, spec, force: list[str]) -> dict:
+    """The mapping as timeloop-model reads it for this problem: in the problem's own names, its dims only."""
+    from mappers.mapping import rename_yaml_obj
+
+    return rename_yaml_obj(m.to_yaml_obj(spatial_levels=force), spec.dim_names, spec.tensor_names)
 
 
 def record(out: Path, n_valid: int, n_invalid: int, seed: int, designs: tuple[str, ...] = DESIGNS,
-           append: bool = False) -> None:
+           append: bool = False, layers: tuple[str, ...] = ()) -> None:
     from looplab.analytical.api import read_problem_spec_file
     from mappers.sampler import sample_mappings
 
@@ -110,15 +108,16 @@ def record(out: Path, n_valid: int, n_invalid: int, seed: int, designs: tuple[st
             arch_path.write_text(yaml.safe_dump(arch_obj, sort_keys=False))
             arch = parse_arch(arch_path)
             for lname, prob_obj in _problem_files(design).items():
+                if layers and lname not in layers:
+                    continue
                 prob_path = out / f"{design}.{lname}.problem.yaml"
                 prob_path.write_text(yaml.safe_dump(prob_obj, sort_keys=False))
                 spec = read_problem_spec_file(prob_path)
-                inv = {v: k for k, v in spec.dim_names.items()}
                 batch, valid = sample_mappings(arch, spec.dims, n_valid, n_invalid, seed, strict=False,
                                                max_draws=40_000)
                 force = [lv.name for lv in arch.storage if lv.fanout > 1]
                 for i, m in enumerate(batch.to_mappings()):
-                    obj = _mapping_obj(m, inv, force)
+                    obj = _mapping_obj(m, spec, force)
                     if any(len(set(e.get("permutation", ""))) != len(e.get("permutation", ""))
                            for e in obj["mapping"]):
                         continue  # one dim on both X and Y of a level: not expressible in Timeloop's syntax
@@ -133,7 +132,9 @@ def record(out: Path, n_valid: int, n_invalid: int, seed: int, designs: tuple[st
                                "sampled_valid": bool(valid[i])}
                         if stats.exists():
                             s = parse_stats_text(stats.read_text())
-                            row.update(valid=True, cycles=int(s.cycles), energy_pJ=float(s.energy_pJ))
+                            row.update(valid=True, cycles=int(s.cycles), energy_pJ=float(s.energy_pJ),
+                                       energy_pJ_levels=parse_stats_dict(stats.read_text()).get(
+                                           "energy_pJ_levels_sum"))
                         else:
                             err = [ln for ln in (r.stdout + r.stderr).splitlines() if "ERROR" in ln]
                             row.update(valid=False, error=err[-1] if err else (r.stdout + r.stderr)[-300:])
@@ -154,11 +155,12 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=15)
     r.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
     r.add_argument("--append", action="store_true", help="add rows to an existing cases.jsonl")
+    r.add_argument("--layers", nargs="+", default=[], help="record only these layers (own, depthwise, matmul, ...)")
     c = sub.add_parser("check")
     c.add_argument("folder", type=Path)
     args = ap.parse_args()
     if args.cmd == "record":
-        record(args.out, args.valid, args.invalid, args.seed, tuple(args.designs), args.append)
+        record(args.out, args.valid, args.invalid, args.seed, tuple(args.designs), args.append, tuple(args.layers))
     else:
         from looplab.interop.agreement import agreement, check_folder
 

@@ -19,4 +19,6 @@ def test_recorded_random_mappings_agree_with_timeloop_model():
     assert not bad, bad[:5]
     assert a["failed_level_agreement"] == 1.0
     assert a["cycles_exact"] == 1.0
-    assert a["energy_max_rel_error"] < 1e-3
+    # the recorded energy is the summary line's two-decimal uJ: the model rounds to it on every valid row
+    assert a["energy_within_summary_rounding"] == 1.0
+    assert a["energy_within_0.1pct"] >= 0.99
