@@ -147,6 +147,8 @@ def _walk(node: dict, prefix: str, mult: int, attrs: dict, out: list, where: str
         cm = _RANGE.match(cname)
         ccount = int(cm["hi"]) - int(cm["lo"]) + 1 if cm else 1
         cattrs = {**inherited, **(comp.get("attributes") or {})}
+        if comp.get("subclass") is not None:
+            cattrs.setdefault("subclass", comp["subclass"])  # v0.4 `class: storage, subclass: smartbuffer_RF`
         out.append((f"{path}.{cname}", cname if not cm else cm["base"], comp.get("class"), cattrs, mult * ccount))
     for child in node.get("subtree") or []:
         _walk(child, path, mult, inherited, out, where)

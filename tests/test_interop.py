@@ -230,3 +230,9 @@ execution: {{workers: 0, kernel: numpy}}
     df = pd.read_parquet(tmp_path / "out" / "parts" / "file-eyeriss_like_arch")
     assert len(df) == 4 and df["valid"].sum() == 2 and (df["arch"] == "eyeriss_like_arch").all()
     assert (df.loc[df["valid"], "energy_pJ"] > 0).all()
+
+
+def test_no_ert_and_a_compound_class_says_what_to_give():
+    d = OFF / "simple_weight_stationary"
+    with pytest.raises(LooplabError, match=r"no estimator for class 'storage'.*subclass 'aladdin_register'.*--ert"):
+        evaluate_files(d / "arch.yaml", _problem("simple_weight_stationary"), d / "mapping_mapper.yaml")
