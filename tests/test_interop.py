@@ -166,6 +166,13 @@ def test_legacy_arch_format():
     assert a.storage_names == ["RF", "GB", "DRAM"]
     assert a.storage[0].capacity_words == 12 and a.storage[1].capacity_words == 1024
     assert a.storage[2].depth is None and (a.storage[1].fanout_x, a.storage[1].fanout_y) == (4, 4)
+    from looplab.analytical import evaluate_batch
+    from mappers.mapping import MappingBatch
+
+    m = Mapping.from_yaml({"mapping": [{"target": "DRAM", "type": "temporal", "factors": "K2"}]}, a.storage_names)
+    dims = {**dict.fromkeys(("R", "S", "P", "Q", "C", "N"), 1), "K": 2}
+    with pytest.raises(LooplabError, match="legacy 'arch:' format takes its energies from Timeloop's built-in"):
+        evaluate_batch(a, None, dims, MappingBatch.from_mappings([m], a.storage_names))
 
 
 def test_sample_works_on_an_official_design():

@@ -97,6 +97,11 @@ class BatchResult:
 def _ert_for(arch: ArchSpec, ert: Any) -> Any:
     if ert is not None:
         return ert
+    from looplab.interop.arch_formats import LEGACY_MARK
+
+    if arch.attributes.get(LEGACY_MARK):
+        raise LooplabError("the legacy 'arch:' format takes its energies from Timeloop's built-in energy model, which "
+                           "looplab does not reproduce; give an ERT (--ert ERT.yaml) for energies", arch.source)
     try:
         from looplab.energy.estimator import estimate_ert
     except ImportError:

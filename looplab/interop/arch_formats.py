@@ -19,6 +19,10 @@ _TFE_MISSING = ("this is a Timeloop front-end (timeloopfe) v0.4 specification ({
                 "parsed-processed-input.yaml) and give looplab that file")
 
 
+#: Root attribute marking an architecture read from the legacy ``arch:`` format (its energies come from Timeloop's
+#: built-in model, not Accelergy, so looplab's estimator does not stand in for them).
+LEGACY_MARK = "looplab_legacy_arch_format"
+
 _STUB_PROBLEM = """problem:
   version: 0.4
   shape:
@@ -45,10 +49,18 @@ def legacy_arch(arch: dict[str, Any], where: str) -> dict[str, Any]:
         cls = "DRAM" if str(s.get("technology", "")).upper() == "DRAM" else "SRAM"
         if cls != "DRAM" and attrs.get("entries") == 0 and "sizeKB" not in attrs and "depth" not in attrs:
             attrs.pop("entries")  # entries 0: no capacity limit
+        bits = int(attrs.get("word-bits", attrs.get("word_bits", attrs.get("datawidth", 16))))
+        block = int(attrs.get("block-size", attrs.get("block_size", 1)))
+        attrs.setdefault("datawidth", bits)
+        attrs.setdefault("width", bits * block)  # for the energy estimator (Timeloop derives nothing from it here)
+        if cls != "DRAM" and "depth" not in attrs:  # the estimator needs a depth; capacity stays entries/sizeKB
+            words = attrs.get("entries") or (float(attrs["sizeKB"]) * 8192 / bits if "sizeKB" in attrs else None)
+            if words:
+                attrs["depth"] = max(1, -(-int(words) // block))
         local.append({"name": str(s["name"]), "class": cls, "attributes": attrs})
     local.append({"name": str(arith.get("name", "MACs")), "class": "intmac",
                   "attributes": {k: v for k, v in arith.items() if k != "name"}})
-    return {"version": 0.2, "subtree": [{"name": "System", "local": local}]}
+    return {"version": 0.2, "subtree": [{"name": "System", "attributes": {LEGACY_MARK: True}, "local": local}]}
 
 
 def tfe_text(data: dict[str, Any]) -> str:
