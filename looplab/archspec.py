@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from looplab.errors import LooplabError
-from looplab.yamlio import load_source
+from looplab.yamlio import is_path, load_source
 
 DIMS: tuple[str, ...] = ("R", "S", "P", "Q", "C", "K", "N")
 TENSORS: tuple[str, ...] = ("Weights", "Inputs", "Outputs")
 COMPUTE_CLASSES = {"intmac", "fpmac", "mac", "compute"}
+#: Timeloop's own classification of a component by its class name (``model/topology.hpp``): a name containing one of
+#: ``BUFFER_CLASS_KEYS`` is a storage level, else one containing ``COMPUTE_CLASS_KEYS`` is the arithmetic level, else
+#: a network class is a network; anything else is ignored by Timeloop (and by looplab).
+BUFFER_CLASS_KEYS = ("DRAM", "SRAM", "regfile", "smartbuffer", "storage")
+COMPUTE_CLASS_KEYS = ("mac", "compute")
+NETWORK_CLASSES = ("XY_NoC", "Legacy", "ReductionTree", "SimpleMulticast")
+#: Architecture versions of the classic tree Timeloop reads.
+ARCH_VERSIONS = ("0.2", "0.3", "0.4")
 _RANGE = re.compile(r"^(?P<base>.*)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 
 
@@ -41,18 +49,29 @@ class Level:
     shared_bandwidth: float | None = None
     read_bandwidth: float | None = None
     write_bandwidth: float | None = None
+    multiple_buffering: float = 1.0  # Timeloop's effective capacity is floor(size / multiple_buffering)
+    entries: int | None = None  # capacity in words when given as ``entries`` (legacy format)
     # Fan-out from this level to the next inner level (1 for the arithmetic level):
     fanout_x: int = 1
     fanout_y: int = 1
 
     @property
     def is_compute(self) -> bool:
-        return self.cls in COMPUTE_CLASSES
+        return component_kind(self.cls) == "compute"
+
+    @property
+    def is_dummy(self) -> bool:
+        """A ``dummy_storage`` level (the front end's spatial-only level: keeps nothing, costs nothing)."""
+        return "dummy" in self.cls
 
     @property
     def capacity_words(self) -> int | None:
-        """Timeloop's capacity: ``depth * block_size`` words (None when unbounded)."""
-        return None if self.depth is None else self.depth * self.block_size
+        """Timeloop's effective capacity: ``floor(depth * block_size / multiple_buffering)`` words (None when
+        unbounded)."""
+        if self.depth is None:
+            return None
+        size = self.entries if self.entries is not None else self.depth * self.block_size
+        return size if self.multiple_buffering == 1 else int(math.floor(size / self.multiple_buffering))
 
     @property
     def mesh_y(self) -> int:
@@ -99,7 +118,20 @@ def _num(value: Any, where: str) -> float:
     return value
 
 
+def component_kind(cls: str) -> str:
+    """``"storage"``, ``"compute"``, ``"network"`` or ``"ignored"``: how Timeloop treats a component class."""
+    if any(k in cls for k in BUFFER_CLASS_KEYS):
+        return "storage"
+    if any(k in cls for k in COMPUTE_CLASS_KEYS):
+        return "compute"
+    if cls in NETWORK_CLASSES or "network" in cls.lower() or "noc" in cls.lower():
+        return "network"
+    return "ignored"
+
+
 def _walk(node: dict, prefix: str, mult: int, attrs: dict, out: list, where: str) -> None:
+    if not isinstance(node, dict):
+        raise LooplabError(f"expected a subtree node (a mapping), got {node!r}", where)
     name = str(node.get("name", ""))
     m = _RANGE.match(name)
     count = int(m["hi"]) - int(m["lo"]) + 1 if m else 1
@@ -107,26 +139,74 @@ def _walk(node: dict, prefix: str, mult: int, attrs: dict, out: list, where: str
     inherited = {**attrs, **(node.get("attributes") or {})}
     mult *= count
     for comp in node.get("local") or []:
+        if not isinstance(comp, dict):
+            raise LooplabError(f"expected a component (a mapping) in {path}.local, got {comp!r}", where)
+        if comp.get("enabled", True) is False:
+            continue
         cname = str(comp.get("name", ""))
         cm = _RANGE.match(cname)
         ccount = int(cm["hi"]) - int(cm["lo"]) + 1 if cm else 1
         cattrs = {**inherited, **(comp.get("attributes") or {})}
+        if comp.get("subclass") is not None:
+            cattrs.setdefault("subclass", comp["subclass"])  # v0.4 `class: storage, subclass: smartbuffer_RF`
         out.append((f"{path}.{cname}", cname if not cm else cm["base"], comp.get("class"), cattrs, mult * ccount))
     for child in node.get("subtree") or []:
         _walk(child, path, mult, inherited, out, where)
 
 
+def _attr(attrs: dict, *names: str) -> Any:
+    """The first of ``names`` (Timeloop's aliases of one attribute) present in ``attrs``."""
+    for n in names:
+        if n in attrs and attrs[n] is not None:
+            return attrs[n]
+    return None
+
+
+_TFE_TAG = re.compile(r"^\s*(-\s+)?(\w+:\s+)?!(Container|Component|Hierarchical|Parallel|Pipelined|Nothing|Arch)\b",
+                      re.MULTILINE)
+
+
 def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
-    """Parse an architecture given as YAML text, a file path, or the loaded mapping."""
-    data, where = load_source(data, "architecture", source)
+    """Parse an architecture given as YAML text, a file path, or the loaded mapping.
+
+    Reads Timeloop's classic tree (``architecture: {version: 0.2|0.3|0.4, subtree: [...local...]}``, also the
+    front end's processed form with ``[1..N]`` ranges, ``meshX``/``meshY``, ``dummy_storage`` levels and
+    ``class: storage, subclass: ...``), Timeloop's legacy ``arch: {storage: [...], arithmetic: {...}}`` format and,
+    when ``pytimeloop.timeloopfe`` is importable, the front end's v0.4 ``!Container``/``!Component`` specs.
+    """
+    from looplab.interop.arch_formats import legacy_arch, read_timeloopfe, tfe_text
+
+    text_src = data
+    if is_path(data):
+        source = source or str(data)
+        try:
+            text_src = Path(data).read_text()
+        except OSError as exc:
+            raise LooplabError(f"cannot read architecture file: {exc.strerror or exc}", source) from None
+    if isinstance(text_src, str) and _TFE_TAG.search(text_src):
+        return parse_arch(read_timeloopfe(text_src, source), source=source)
+    data, where = load_source(text_src, "architecture", source)
+    if isinstance(data, dict) and "architecture" not in data and "arch" in data:
+        old = data["arch"]
+        if not (isinstance(old, dict) and isinstance(old.get("storage"), list) and "arithmetic" in old):
+            raise LooplabError("missing top-level 'architecture' key; found 'arch:', Timeloop's legacy format, which "
+                               "needs 'arch.storage' (a list, innermost first) and 'arch.arithmetic'; or write the "
+                               "classic tree (architecture: {version: 0.4, subtree: [...]})", where)
+        data = {"architecture": legacy_arch(old, where)}
     if not isinstance(data, dict) or "architecture" not in data:
-        raise LooplabError("missing top-level 'architecture' key", where)
+        keys = sorted(data)[:6] if isinstance(data, dict) else type(data).__name__
+        raise LooplabError(f"missing top-level 'architecture' key (found {keys}); expected a Timeloop architecture "
+                           "(architecture: {version: 0.4, subtree: [...]})", where)
     arch = data["architecture"]
+    if isinstance(arch, dict) and "version" in arch:
+        version = str(arch["version"]).strip().strip("'\"")
+        if version not in ARCH_VERSIONS:
+            raise LooplabError(f"architecture version {arch['version']!r} is not one Timeloop reads "
+                               f"({', '.join(ARCH_VERSIONS)})", f"{where}: architecture.version")
     if not isinstance(arch, dict) or "subtree" not in arch:
         if isinstance(arch, dict) and "nodes" in arch:
-            raise LooplabError("the v0.4 'nodes' (timeloopfe) format is not supported; use the subtree/local tree",
-                               where)
-        raise LooplabError("architecture has no 'subtree'", where)
+            return parse_arch(read_timeloopfe(tfe_text(data), source), source=source)
+        raise LooplabError("architecture has no 'subtree' (Timeloop's classic tree: subtree/local)", where)
     comps: list = []
     for top in arch["subtree"]:
         _walk(top, "", 1, {}, comps, where)
@@ -139,33 +219,14 @@ def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
         w = f"{where}: {name}"
         if cls is None:
             raise LooplabError("component has no 'class'", w)
-        instances = int(_num(attrs.get("instances", mult), f"{w}.instances"))
-        # Timeloop's default mesh is one row: meshX = instances.
-        mesh_x = int(_num(attrs.get("meshX", instances), f"{w}.meshX"))
-        if cls in COMPUTE_CLASSES:
-            levels.append(Level(name, cls, path, instances, mesh_x, attrs,
-                                datawidth=int(attrs.get("datawidth", 8)), width=int(attrs.get("width", 8))))
+        cls = str(cls)
+        kind = component_kind(cls)
+        if kind == "network":
+            raise LooplabError(f"network component of class {cls!r}: explicit network models are not modelled "
+                               "(remove it to use Timeloop's default legacy network)", w)
+        if kind == "ignored":
             continue
-        datawidth = int(_num(attrs.get("datawidth", attrs.get("word-bits", 8)), f"{w}.datawidth"))
-        width = int(_num(attrs.get("width", datawidth), f"{w}.width"))
-        if datawidth <= 0 or width <= 0:
-            raise LooplabError("width and datawidth must be positive", w)
-        block = int(attrs.get("block_size", attrs.get("block-size", max(1, width // datawidth))))
-        depth = attrs.get("depth")
-        if cls == "DRAM" or depth is None:
-            depth_v = None
-        else:
-            depth_v = int(_num(depth, f"{w}.depth"))
-            if depth_v <= 0:
-                raise LooplabError(f"depth must be positive, got {depth_v}", w)
-
-        def bw(key: str, attrs: dict = attrs, w: str = w) -> float | None:
-            v = attrs.get(key)
-            return None if v is None else _num(v, f"{w}.{key}")
-
-        levels.append(Level(name, cls, path, instances, mesh_x, attrs, datawidth=datawidth, width=width,
-                            depth=depth_v, block_size=block, shared_bandwidth=bw("shared_bandwidth"),
-                            read_bandwidth=bw("read_bandwidth"), write_bandwidth=bw("write_bandwidth")))
+        levels.append(_level(path, name, cls, attrs, mult, kind, w))
 
     computes = [lv for lv in levels if lv.is_compute]
     if len(computes) != 1:
@@ -186,6 +247,67 @@ def parse_arch(data: dict | str | Path, source: str | None = None) -> ArchSpec:
         fixed.append(_replace(lv, fanout_x=fx, fanout_y=fy))
         inner = lv
     return ArchSpec(compute=compute, storage=tuple(fixed), attributes=root_attrs, source=source)
+
+
+#: Attributes whose non-default values change what Timeloop computes in a way looplab does not model.
+_UNMODELLED = {"allow_overbooking": False, "reduction_supported": True}
+
+
+def _level(path: str, name: str, cls: str, attrs: dict, mult: int, kind: str, w: str) -> Level:
+    instances = int(_num(_attr(attrs, "instances") or mult, f"{w}.instances"))
+    # Timeloop's default mesh is one row: meshX = instances.
+    mesh_x = int(_num(_attr(attrs, "meshX", "mesh_x") or instances, f"{w}.meshX"))
+    mesh_y = _attr(attrs, "meshY", "mesh_y")
+    if mesh_y is not None and mesh_x * int(_num(mesh_y, f"{w}.meshY")) != instances:
+        raise LooplabError(f"meshX {mesh_x} x meshY {mesh_y} != instances {instances}", w)
+    if kind == "compute":
+        return Level(name, cls, path, instances, mesh_x, attrs, datawidth=int(_num(attrs.get("datawidth", 8), w)),
+                     width=int(_num(attrs.get("width", 8), w)))
+    for key, ok in _UNMODELLED.items():
+        v = attrs.get(key)
+        if v is not None and not (v == ok or str(v).lower() == str(ok).lower()):
+            raise LooplabError(f"{key}: {v!r} is not modelled (only {ok!r})", f"{w}.{key}")
+    gating = attrs.get("has_power_gating")
+    if gating is not None and str(gating).lower() not in ("false", "0"):
+        raise LooplabError("has_power_gating: true is not modelled (Timeloop's power-gated leakage)",
+                           f"{w}.has_power_gating")
+    datawidth = int(_num(_attr(attrs, "datawidth", "word-bits", "word_bits") or 8, f"{w}.datawidth"))
+    width = int(_num(_attr(attrs, "width", "memory_width", "memory-width") or datawidth, f"{w}.width"))
+    if datawidth <= 0 or width <= 0:
+        raise LooplabError("width and datawidth must be positive", w)
+    cluster = _attr(attrs, "cluster_size", "cluster-size")
+    per_word = datawidth * (int(_num(cluster, f"{w}.cluster_size")) if cluster is not None else 1)
+    block = int(_num(_attr(attrs, "block_size", "block-size", "n_words") or max(1, width // per_word),
+                     f"{w}.block_size"))
+    depth = _attr(attrs, "depth", "memory_depth", "memory-depth")
+    entries = _attr(attrs, "entries")
+    size_kb = _attr(attrs, "sizeKB", "size_kb")
+    depth_v: int | None
+    if cls == "DRAM" or (depth is None and entries is None and size_kb is None):
+        depth_v = None
+    elif depth is not None:
+        depth_v = int(_num(depth, f"{w}.depth"))
+    elif entries is not None:
+        depth_v = -(-int(_num(entries, f"{w}.entries")) // block)
+    else:
+        depth_v = -(-int(_num(size_kb, f"{w}.sizeKB") * 1024 * 8 // datawidth) // block)
+    if depth_v is not None and depth_v <= 0:
+        raise LooplabError(f"depth must be positive, got {depth_v}", w)
+    mb = _attr(attrs, "multiple_buffering", "multiple-buffering")
+    multiple_buffering = 1.0 if mb is None else float(_num(mb, f"{w}.multiple_buffering"))
+    if multiple_buffering <= 0:
+        raise LooplabError(f"multiple_buffering must be positive, got {mb!r}", w)
+
+    def bw(*keys: str) -> float | None:
+        v = _attr(attrs, *keys)
+        return None if v is None else _num(v, f"{w}.{keys[0]}")
+
+    return Level(name, cls, path, instances, mesh_x, attrs, datawidth=datawidth, width=width, depth=depth_v,
+                 block_size=block, shared_bandwidth=bw("shared_bandwidth", "shared-bandwidth"),
+                 read_bandwidth=bw("read_bandwidth", "read-bandwidth"),
+                 write_bandwidth=bw("write_bandwidth", "write-bandwidth"),
+                 multiple_buffering=multiple_buffering,
+                 entries=None if entries is None or depth is not None else int(_num(entries, w)))
 
 
 BANDWIDTH_FIELDS = ("shared_bandwidth", "read_bandwidth", "write_bandwidth")

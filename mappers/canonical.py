@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec
-from mappers.mapping import Mapping, dump_mapping_yaml
+from mappers.mapping import Mapping, dump_mapping_yaml, rename_yaml_obj
 from mappers.validity import fanouts
 
 
@@ -55,6 +55,8 @@ def to_yaml_obj(mapping: Mapping, arch: ArchSpec) -> dict[str, Any]:
     return obj
 
 
-def mapping_to_yaml(mapping: Mapping, arch: ArchSpec) -> str:
-    """Timeloop mapping YAML for ``arch`` in the layout of the reference files (byte-identical for them)."""
-    return dump_mapping_yaml(to_yaml_obj(mapping, arch))
+def mapping_to_yaml(mapping: Mapping, arch: ArchSpec, dim_names: dict[str, str] | None = None,
+                    tensor_names: dict[str, str] | None = None) -> str:
+    """Timeloop mapping YAML for ``arch`` in the layout of the reference files (byte-identical for them); with
+    ``dim_names``/``tensor_names`` (a problem's own names -> looplab's) in that problem's names."""
+    return dump_mapping_yaml(rename_yaml_obj(to_yaml_obj(mapping, arch), dim_names, tensor_names))

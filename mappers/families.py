@@ -7,7 +7,8 @@ The two families of looplab follow the reference tables (reference/README.md):
 * Gemmini-like: keeps DRAM W,I,O; Scratchpad W,I; Accumulator O; Registers W. Spatial: K at Scratchpad (X),
   C at Accumulator (Y).
 
-Any other architecture gets the generic rules: every level keeps every tensor, and every level that fans out
+Any other architecture gets the generic rules: every level keeps every tensor (a ``dummy_storage`` level
+none), and every level that fans out
 (Timeloop's meshes, :func:`mappers.validity.fanouts`) may hold spatial loops of any dimension on the axis that
 fans out.
 """
@@ -89,4 +90,5 @@ def rules_for(arch: ArchSpec, family: str | None = None) -> FamilyRules:
             slots.append(SpatialSlot(lvl.name, i, "X", DIMS))
         if fy > 1:
             slots.append(SpatialSlot(lvl.name, i, "Y", DIMS))
-    return FamilyRules("generic", names, tuple(TENSORS for _ in names), tuple(slots))
+    keep = tuple(() if lvl.is_dummy else TENSORS for lvl in arch.storage)  # dummy_storage: spatial only
+    return FamilyRules("generic", names, keep, tuple(slots))

@@ -16,6 +16,7 @@ innermost first), ``keep`` bool ``[B, L, 3]`` (Weights, Inputs, Outputs).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,16 +108,22 @@ class Mapping:
     # ---- Timeloop mapping YAML ----------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, data: str | Path | dict | list, level_names: Sequence[str] | None = None,
-                  source: str | None = None) -> Mapping:
-        """Read Timeloop mapping YAML (``mapping: [...]`` or the bare list).
+                  source: str | None = None, dim_names: dict[str, str] | None = None,
+                  tensor_names: dict[str, str] | None = None) -> Mapping:
+        """Read Timeloop mapping YAML (``mapping: [...]`` or the bare list), in every syntax timeloop-model accepts.
 
-        ``level_names`` (innermost first) fixes the level order and fills levels the file omits; without it
-        the order of first appearance in the file is kept (Timeloop files list inner to outer by custom).
+        Factors as ``"C=4 M=2"``, ``"C4 M2"`` (timeloop-mapper's form) or comma-separated; permutations as strings;
+        ``bypass``/``datatype`` directives with ``keep``/``bypass`` lists; ``split`` for spatial X/Y. ``dim_names``
+        and ``tensor_names`` translate the problem's own names (e.g. ``M`` -> ``K``, ``A`` -> ``Weights``; see
+        :mod:`looplab.interop.problem`). ``level_names`` (innermost first) fixes the level order and fills levels
+        the file omits (factor 1, keeping everything, as in Timeloop); without it the order of first appearance in
+        the file is kept (Timeloop files list inner to outer by custom).
         """
         data, where = load_source(data, "mapping", source)
         entries = data.get("mapping") if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise LooplabError("expected a 'mapping:' list of directives", where)
+        names = _NameMap(dim_names, tensor_names)
         order: list[str] = list(level_names) if level_names else []
         acc: dict[str, dict[str, Any]] = {}
         for i, e in enumerate(entries):
@@ -127,17 +134,19 @@ class Mapping:
             if unknown:
                 raise LooplabError(f"unknown keys {sorted(unknown)}", w)
             tgt, typ = str(e["target"]), e["type"]
+            if level_names and tgt not in level_names and f"inter_{tgt}_spatial" in level_names:
+                tgt = f"inter_{tgt}_spatial"  # a container: the front end's spatial level for it
             if level_names and tgt not in level_names:
                 raise LooplabError(f"target {tgt!r} is not a storage level ({list(level_names)})", w)
             if tgt not in order:
                 order.append(tgt)
             slot = acc.setdefault(tgt, {})
             if typ == "temporal":
-                slot["temporal"] = parse_factors(e.get("factors", ""), w)
-                slot["permutation"] = _full_perm(str(e.get("permutation", "")), w)
+                slot["temporal"] = parse_factors(e.get("factors", ""), w, names.dims)
+                slot["permutation"] = _full_perm(str(e.get("permutation", "")), w, names.dims)
             elif typ == "spatial":
-                f = parse_factors(e.get("factors", ""), w)
-                perm = _full_perm(str(e.get("permutation", "")), w)
+                f = parse_factors(e.get("factors", ""), w, names.dims)
+                perm = _full_perm(str(e.get("permutation", "")), w, names.dims)
                 split = int(e.get("split", len(DIMS)))
                 xs = set(perm[:split])
                 slot["spatial_x"] = {d: (v if d in xs else 1) for d, v in f.items()}
@@ -147,12 +156,11 @@ class Mapping:
             elif typ in ("bypass", "datatype"):
                 for key in ("keep", "bypass"):
                     vals = e.get(key) or []
-                    bad = [t for t in vals if t not in TENSORS]
-                    if bad:
-                        raise LooplabError(f"unknown data space {bad} in {key} (expected {list(TENSORS)})", w)
-                    slot[key] = list(vals)
+                    if isinstance(vals, str):
+                        vals = [vals]
+                    slot[key] = [names.tensor(t, key, w) for t in vals]
             else:
-                raise LooplabError(f"unknown directive type {typ!r} (temporal, spatial, bypass)", w)
+                raise LooplabError(f"unknown directive type {typ!r} (temporal, spatial, bypass, datatype)", w)
         levels = []
         for name in order:
             s = acc.get(name, {})
@@ -203,23 +211,53 @@ class Mapping:
         return dump_mapping_yaml(self.to_yaml_obj(spatial_levels))
 
 
-def parse_factors(text: str | dict, where: str = "mapping") -> dict[str, int]:
-    """``"R=1 S=3 P=7"`` -> dict (missing dims are 1)."""
+class _NameMap:
+    """The problem's own dimension and data-space names -> looplab's (identity when none are given)."""
+
+    def __init__(self, dims: dict[str, str] | None, tensors: dict[str, str] | None) -> None:
+        self.dims = dims or None
+        self.tensors = tensors or {}
+
+    def tensor(self, name: Any, key: str, where: str) -> str:
+        name = str(name)
+        if name in self.tensors:
+            return self.tensors[name]
+        if name in TENSORS:
+            return name
+        known = list(self.tensors) or list(TENSORS)
+        raise LooplabError(f"unknown data space {name!r} in {key} (expected one of {known})", where)
+
+
+_FACTOR = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*?)=?(-?\d+)$")
+
+
+def _dim(name: str, where: str, dim_names: dict[str, str] | None, what: str) -> str:
+    if dim_names is not None:
+        if name in dim_names:
+            return dim_names[name]
+        raise LooplabError(f"unknown dimension {name!r} in {what} (the problem's dimensions: "
+                           f"{', '.join(dim_names)})", where)
+    if name not in DIM_INDEX:
+        raise LooplabError(f"unknown dimension {name!r} in {what}", where)
+    return name
+
+
+def parse_factors(text: str | dict, where: str = "mapping", dim_names: dict[str, str] | None = None) -> dict[str, int]:
+    """``"R=1 S=3 P=7"``, ``"R1 S3 P7"`` or ``"R=1,S=3"`` -> dict of looplab dims (missing dims are 1).
+
+    ``dim_names`` translates the problem's own dimension names (``{"M": "K", ...}``).
+    """
     if isinstance(text, dict):
-        return _factors({k: int(v) for k, v in text.items()})
+        return _factors({_dim(str(k), where, dim_names, "factors"): int(v) for k, v in text.items()})
     out = {d: 1 for d in DIMS}
-    for tok in str(text).split():
-        if "=" not in tok:
-            raise LooplabError(f"bad factor {tok!r} (expected DIM=N)", where)
-        k, v = tok.split("=", 1)
-        if k not in DIM_INDEX:
-            raise LooplabError(f"unknown dimension {k!r} in factors", where)
-        try:
-            n = int(v)
-        except ValueError:
-            raise LooplabError(f"factor {tok!r} is not an integer", where) from None
+    for tok in str(text).replace(",", " ").split():
+        m = _FACTOR.match(tok)
+        if not m:
+            raise LooplabError(f"bad factor {tok!r} (expected DIM=N or DIMN)", where)
+        k = _dim(m[1], where, dim_names, "factors")
+        n = int(m[2])
         if n < 1:
-            raise LooplabError(f"factor {tok!r} must be >= 1", where)
+            raise LooplabError(f"factor {tok!r} must be >= 1 (0 means 'any' only in mapper constraints)", where)
         out[k] = n
     return out
 
@@ -228,13 +266,39 @@ def format_factors(f: dict[str, int]) -> str:
     return " ".join(f"{d}={int(f.get(d, 1))}" for d in DIMS)
 
 
-def _full_perm(perm: str, where: str) -> str:
+def _full_perm(perm: str, where: str, dim_names: dict[str, str] | None = None) -> str:
     """Complete a (possibly partial) permutation: missing dims are appended (outermost)."""
-    perm = perm.strip()
-    bad = [c for c in perm if c not in DIM_INDEX]
-    if bad or len(set(perm)) != len(perm):
-        raise LooplabError(f"bad permutation {perm!r}", where)
+    perm = "".join(perm.split())
+    if len(set(perm)) != len(perm):
+        raise LooplabError(f"bad permutation {perm!r} (a dimension repeats)", where)
+    perm = "".join(_dim(c, where, dim_names, f"permutation {perm!r}") for c in perm)
     return perm + "".join(d for d in DIMS if d not in perm)
+
+
+def rename_yaml_obj(obj: dict[str, Any], dim_names: dict[str, str] | None,
+                    tensor_names: dict[str, str] | None) -> dict[str, Any]:
+    """Directives of :meth:`Mapping.to_yaml_obj` in a problem's own names (``dim_names``/``tensor_names`` map the
+    problem's names to looplab's, as :mod:`looplab.interop.problem` gives them); looplab dims the problem lacks
+    (always factor 1) are left out, as Timeloop rejects dimensions its problem shape does not have."""
+    if not dim_names and not tensor_names:
+        return obj
+    inv_d = {v: k for k, v in (dim_names or {d: d for d in DIMS}).items()}
+    inv_t = {v: k for k, v in (tensor_names or {t: t for t in TENSORS}).items()}
+    out = []
+    for e in obj["mapping"]:
+        e = dict(e)
+        if "factors" in e:
+            f = parse_factors(e["factors"])
+            e["factors"] = " ".join(f"{inv_d[d]}={f[d]}" for d in DIMS if d in inv_d)
+        if "permutation" in e:
+            e["permutation"] = "".join(inv_d[d] for d in e["permutation"] if d in inv_d)
+            if e.get("type") == "spatial" and "split" in e:
+                e["split"] = min(int(e["split"]), len(e["permutation"]))
+        for k in ("keep", "bypass"):
+            if k in e:
+                e[k] = [inv_t.get(x, x) for x in e[k]]
+        out.append(e)
+    return {**obj, "mapping": out}
 
 
 class _Dumper(yaml.SafeDumper):

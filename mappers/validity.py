@@ -187,13 +187,13 @@ def capacity(level: Level) -> tuple[int | None, float]:
     given (DRAM). Effective size = ``floor(size / multiple-buffering)``.
     """
     a = level.attributes or {}
-    word_bits = int(_attr(a, "word-bits", "word_width", "datawidth") or level.datawidth)
+    word_bits = int(_attr(a, "word-bits", "word_bits", "word_width", "datawidth") or level.datawidth)
     block = _attr(a, "block-size", "block_size", "n_words")
     width = _attr(a, "width", "memory_width", "data_storage_width")
     if block is None:
         block = 1
         if width is not None:
-            cluster = _attr(a, "cluster-size")
+            cluster = _attr(a, "cluster-size", "cluster_size")
             block = int(width) // int(cluster) // word_bits if cluster is not None else int(width) // word_bits
     size = None
     if _attr(a, "entries") is not None:
@@ -204,8 +204,8 @@ def capacity(level: Level) -> tuple[int | None, float]:
         size = int(float(a["sizeKB"]) * 1024 * 8 / word_bits)
     if size is None:
         return None, 0.0
-    mb = float(_attr(a, "multiple-buffering") or 1.0)
-    return int(size // mb), float(_attr(a, "min-utilization") or 0.0)
+    mb = float(_attr(a, "multiple-buffering", "multiple_buffering") or 1.0)
+    return int(size // mb), float(_attr(a, "min-utilization", "min_utilization") or 0.0)
 
 
 def _layer(dims: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
@@ -214,6 +214,7 @@ def _layer(dims: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
     except KeyError as exc:
         raise LooplabError(f"layer dims lack {exc.args[0]!r}", "dims") from None
     conv = {k: int(dims.get(k, 1)) for k in ("Wstride", "Hstride", "Wdilation", "Hdilation")}
+    conv["depthwise"] = int(dims.get("depthwise", 0))
     return size, conv
 
 
@@ -244,7 +245,7 @@ def tile_sizes(cum: np.ndarray, conv: dict[str, int]) -> np.ndarray:
     h = (cum[..., Q] - 1) * conv["Hstride"] + (cum[..., S] - 1) * conv["Hdilation"] + 1
     weights = cum[..., R] * cum[..., S] * cum[..., C] * cum[..., K]
     inputs = cum[..., C] * cum[..., N] * w * h
-    outputs = cum[..., P] * cum[..., Q] * cum[..., K] * cum[..., N]
+    outputs = cum[..., P] * cum[..., Q] * cum[..., C if conv.get("depthwise") else K] * cum[..., N]
     return np.stack([weights, inputs, outputs], axis=-1)
 
 
@@ -313,7 +314,7 @@ def plan(arch: ArchSpec, dims: dict[str, Any]) -> Plan:
     axes = [[[(R, 1)], [(S, 1)], [(C, 1)], [(K, 1)]],
             [[(C, 1)], [(N, 1)], [(P, conv["Wstride"]), (R, conv["Wdilation"])],
              [(Q, conv["Hstride"]), (S, conv["Hdilation"])]],
-            [[(P, 1)], [(Q, 1)], [(K, 1)], [(N, 1)]]]
+            [[(P, 1)], [(Q, 1)], [(C if conv.get("depthwise") else K, 1)], [(N, 1)]]]
     for pv, tensor in enumerate(axes):
         for a, terms in enumerate(tensor):
             for q, (d, c) in enumerate(terms):

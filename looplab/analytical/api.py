@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 
 from looplab.analytical.builds import check_build, extra_write_words
-from looplab.analytical.model import _align, analyse, costs, layer_dims, level_costs
+from looplab.analytical.model import (
+    _align,
+    analyse,
+    cluster_scale,
+    costs,
+    layer_dims,
+    leakage,
+    level_costs,
+    utilized_instances,
+)
 from looplab.analytical.nest import projection
 from looplab.archspec import TENSORS, ArchSpec, parse_arch
 from looplab.errors import LooplabError
@@ -180,6 +189,17 @@ def evaluate_batch(arch: ArchSpec, ert: Any, dims: dict, batch: MappingBatch, ch
             kept = st.utilized_capacity > 0
             for out, x in zip(acc, (st.reads, st.fills, st.updates), strict=True):
                 out[rows] = np.where(kept, x, np.nan)
+    if lc.e_leak is not None or lc.clusters is not None:
+        ok = np.flatnonzero(val.valid)
+        used = utilized_instances(batch.spatial_x[ok], batch.spatial_y[ok])
+        if lc.clusters is not None:
+            delta = by_level[ok, 1:] * (cluster_scale(lc, used) - 1.0)
+            energy[ok] += delta.sum(axis=1)
+            by_level[ok, 1:] += delta
+        if lc.e_leak is not None:
+            leak = leakage(lc, used, cycles[ok])
+            energy[ok] += leak.sum(axis=1)
+            by_level[ok, 1:] += leak
     reads, fills, updates = acc if acc is not None else (None, None, None)
     return BatchResult(names, val, cycles, energy, util, by_level, reads, fills, updates)
 
@@ -239,8 +259,9 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
                                       utilized_capacity=float(st.utilized_capacity[0, li, ti]),
                                       utilized_instances=float(st.utilized_instances[0, li]),
                                       energy_pJ=float(co.energy_tensor[0, li, ti]))
-        res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]),
-                                         energy_pJ=float(co.energy_tensor[0, li].sum()), tensors=tensors)
+        e_level = res.energy_by_level.get(lv.name, co.energy_tensor[0, li].sum())
+        res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]), energy_pJ=float(e_level),
+                                         tensors=tensors)
     res.energy_by_action = energy_by_action(float(co.energy_mac[0]), co.energy_tensor[0], st.reads[0],
                                             st.fills[0], st.updates[0])
     res.extra = {"model": "looplab analytical", "timeloop_build": "reference",
@@ -267,24 +288,22 @@ def energy_by_action(e_mac: float, energy_tensor: np.ndarray, reads: np.ndarray,
 
 
 def read_problem(source: str | Path | dict) -> dict[str, int]:
-    """Layer dims from a Timeloop problem YAML (``problem: {instance: {...}}``)."""
-    try:
-        from looplab.workloads import Layer
+    """Layer dims (R..N, strides, dilations) from a Timeloop problem YAML (any shape looplab maps by role)."""
+    return dict(read_problem_spec_file(source).dims)
 
-        return dict(Layer.from_problem_yaml(source).dims)
-    except ImportError:
-        pass
-    import yaml
 
-    where = str(source) if not isinstance(source, dict) else "problem"
-    data = source
-    if not isinstance(source, dict):
-        text = Path(source).read_text() if Path(str(source)).exists() else str(source)
-        data = yaml.safe_load(text)
-    inst = (data or {}).get("problem", {}).get("instance") if isinstance(data, dict) else None
-    if not isinstance(inst, dict):
-        raise LooplabError("missing problem.instance", where)
-    return {k: int(v) for k, v in inst.items()}
+def read_problem_spec_file(source: str | Path | dict) -> Any:
+    """The :class:`looplab.interop.problem.ProblemSpec` of a problem file (dims and the file's own names)."""
+    from looplab.interop.problem import read_problem_spec
+    from looplab.yamlio import load_source
+
+    data, where = load_source(source, "problem")
+    spec = read_problem_spec(data, where)
+    from looplab.workloads import Layer
+
+    Layer.from_dims({k: v for k, v in spec.dims.items() if k != "depthwise"},
+                    where=f"{where}: problem.instance")  # validates every value
+    return spec
 
 
 def evaluate_files(arch_yaml: str | Path, problem_yaml: str | Path, mapping_yaml: str | Path,
@@ -293,8 +312,10 @@ def evaluate_files(arch_yaml: str | Path, problem_yaml: str | Path, mapping_yaml
     from looplab.energy.ert import load_ert
 
     arch = parse_arch(Path(arch_yaml))
-    dims = read_problem(problem_yaml)
-    mapping = Mapping.from_yaml(Path(mapping_yaml), arch.storage_names)
+    spec = read_problem_spec_file(problem_yaml)
+    dims = dict(spec.dims)
+    mapping = Mapping.from_yaml(Path(mapping_yaml), arch.storage_names, dim_names=spec.dim_names,
+                                tensor_names=spec.tensor_names)
     mapping.check_layer({k: dims[k] for k in ("R", "S", "P", "Q", "C", "K", "N")}, str(mapping_yaml))
     ert = load_ert(ert_yaml) if ert_yaml is not None else None
     return evaluate(arch, ert, dims, mapping)

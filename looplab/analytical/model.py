@@ -18,7 +18,7 @@ from looplab.archspec import DIMS, ArchSpec
 from looplab.errors import LooplabError
 from mappers.mapping import MappingBatch
 
-CONV_KEYS = ("Wstride", "Hstride", "Wdilation", "Hdilation")
+CONV_KEYS = ("Wstride", "Hstride", "Wdilation", "Hdilation", "depthwise")
 
 
 def layer_dims(dims: dict) -> tuple[np.ndarray, dict[str, int]]:
@@ -27,7 +27,7 @@ def layer_dims(dims: dict) -> tuple[np.ndarray, dict[str, int]]:
         sizes = np.array([int(dims[d]) for d in DIMS], np.int64)
     except KeyError as exc:
         raise LooplabError(f"layer dims lack {exc.args[0]!r} (need {''.join(DIMS)})", "layer") from None
-    conv = {k: int(dims.get(k, 1)) for k in CONV_KEYS}
+    conv = {k: int(dims.get(k, 0 if k == "depthwise" else 1)) for k in CONV_KEYS}
     return sizes, conv
 
 
@@ -195,12 +195,40 @@ class LevelCosts:
     shared_bw: np.ndarray
     e_mac: float
     mac_instances: int
+    e_leak: np.ndarray | None = None  # [L] per-instance-cycle leakage (None: no level leaks)
+    clusters: np.ndarray | None = None  # [L] instances / cluster_size (inf where cluster_size is 1; None: all 1)
+
+
+def utilized_instances(spatial_x: np.ndarray, spatial_y: np.ndarray) -> np.ndarray:
+    """Instances [B, L] each storage level uses: the product of the spatial factors of the levels above it."""
+    fan = (spatial_x * spatial_y).prod(axis=2).astype(np.float64)  # [B, L]: fan-out below each level
+    above = np.ones_like(fan)
+    above[:, :-1] = np.cumprod(fan[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return above
+
+
+def leakage(lc: LevelCosts, used: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    """Leakage energy [B, L] of the storage levels: ``leak x utilized instances x cycles`` (Timeloop's
+    ``BufferLevel`` leakage; the arithmetic level's leakage is not in its total)."""
+    return lc.e_leak[None, :] * used * cycles.astype(np.float64)[:, None]
+
+
+def cluster_scale(lc: LevelCosts, used: np.ndarray) -> np.ndarray:
+    """Factor [B, L] on each level's access energy for clustered buffers: Timeloop charges the accesses once per
+    utilized cluster, ``min(utilized instances, instances / cluster_size)``, not per utilized instance
+    (``BufferLevel::ComputeBufferEnergy``)."""
+    return np.minimum(used, lc.clusters[None, :]) / np.maximum(used, 1.0)
 
 
 def resolve_ert(arch: ArchSpec, ert: Any) -> Any:
     """``ert``, or for ``None`` looplab's Accelergy-free estimate for ``arch`` (:mod:`looplab.energy.estimator`)."""
     if ert is not None:
         return ert
+    from looplab.interop.arch_formats import LEGACY_MARK
+
+    if arch.attributes.get(LEGACY_MARK):
+        raise LooplabError("the legacy 'arch:' format takes its energies from Timeloop's built-in energy model, which "
+                           "looplab does not reproduce; give an ERT (--ert ERT.yaml) for energies", arch.source)
     try:
         from looplab.energy.estimator import estimate_ert
     except ImportError:
@@ -213,10 +241,18 @@ def level_costs(arch: ArchSpec, ert: Any) -> LevelCosts:
     estimator's, as in :func:`looplab.analytical.evaluate_batch`)."""
     ert = resolve_ert(arch, ert)
     L = len(arch.storage)
-    er, ew, eu = np.zeros(L), np.zeros(L), np.zeros(L)
+    er, ew, eu, el = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+    cl = np.full(L, math.inf)
     for i, lv in enumerate(arch.storage):
+        if lv.is_dummy and not ert.has(lv.path):
+            continue  # the front end's dummy_storage has no ERT entry: it never holds data (costs nothing)
+        cluster = lv.attributes.get("cluster_size", lv.attributes.get("cluster-size"))
+        if cluster is not None and float(cluster) > 1:
+            cl[i] = lv.instances // int(cluster)
         er[i] = ert.energy(lv.path, "read")
         ew[i] = ert.energy(lv.path, "write")
+        if "leak" in ert.actions(lv.path):
+            el[i] = ert.energy(lv.path, "leak")
         try:
             eu[i] = ert.energy(lv.path, "update")
         except LooplabError:
@@ -227,7 +263,8 @@ def level_costs(arch: ArchSpec, ert: Any) -> LevelCosts:
         read_bw=np.array([lv.read_bandwidth or inf for lv in arch.storage], np.float64),
         write_bw=np.array([lv.write_bandwidth or inf for lv in arch.storage], np.float64),
         shared_bw=np.array([lv.shared_bandwidth or inf for lv in arch.storage], np.float64),
-        e_mac=_mac_energy(arch, ert), mac_instances=int(arch.compute.instances))
+        e_mac=_mac_energy(arch, ert), mac_instances=int(arch.compute.instances),
+        e_leak=el if (el != 0).any() else None, clusters=cl if np.isfinite(cl).any() else None)
 
 
 def _mac_energy(arch: ArchSpec, ert) -> float:

@@ -30,7 +30,8 @@ TENSOR_NAMES = ("Weights", "Inputs", "Outputs")
 
 
 def projection(conv: dict[str, int]) -> np.ndarray:
-    """Coefficients [3 data spaces, 4 axes, 7 dims] of Timeloop's cnn_layer projections."""
+    """Coefficients [3 data spaces, 4 axes, 7 dims] of Timeloop's cnn_layer projections (``conv["depthwise"]``:
+    the depthwise shape, whose Outputs are indexed by C instead of K)."""
     a = np.zeros((3, 4, 7), np.int64)
     # Weights: R, S, C, K
     a[0, 0, R] = a[0, 1, S] = a[0, 2, C] = a[0, 3, K] = 1
@@ -38,8 +39,9 @@ def projection(conv: dict[str, int]) -> np.ndarray:
     a[1, 0, R], a[1, 0, P] = conv["Wdilation"], conv["Wstride"]
     a[1, 1, S], a[1, 1, Q] = conv["Hdilation"], conv["Hstride"]
     a[1, 2, C] = a[1, 3, N] = 1
-    # Outputs: P, Q, K, N
-    a[2, 0, P] = a[2, 1, Q] = a[2, 2, K] = a[2, 3, N] = 1
+    # Outputs: P, Q, K, N (a depthwise convolution: P, Q, C, N -- its channels index weights, inputs and outputs)
+    a[2, 0, P] = a[2, 1, Q] = a[2, 3, N] = 1
+    a[2, 2, C if conv.get("depthwise") else K] = 1
     return a
 
 

@@ -94,9 +94,9 @@ def _layers(args: argparse.Namespace) -> list[tuple[str, dict, str]]:
 
 def _problem_dims(text: str, where: str) -> dict:
     try:
-        from looplab.workloads import Layer
+        from looplab.analytical.api import read_problem_spec_file
 
-        return dict(Layer.from_problem_yaml(text).dims)
+        return dict(read_problem_spec_file(text).dims)
     except ImportError:  # pragma: no cover - workloads ship with looplab
         import yaml
 
@@ -104,6 +104,15 @@ def _problem_dims(text: str, where: str) -> dict:
         if not isinstance(inst, dict):
             raise LooplabError("no problem.instance block", where) from None
         return {k: int(v) for k, v in inst.items()}
+
+
+def _problem_names(text: str, where: str) -> tuple[dict | None, dict | None]:
+    """The problem's own dimension and data-space names (None, None for the cnn_layer names)."""
+    from looplab.interop.problem import read_problem_spec
+    from looplab.yamlio import load_source
+
+    spec = read_problem_spec(load_source(text, "problem", where)[0], where)
+    return (None, None) if spec.is_canonical else (spec.dim_names, spec.tensor_names)
 
 
 def _safe(name: str) -> str:
@@ -127,6 +136,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     (out / "arch.yaml").write_text(arch_text)
     frames = []
     for li, (lname, dims, ptext) in enumerate(layers):
+        names = _problem_names(ptext, lname)
         fname = _safe(lname)
         (out / "problems" / f"{fname}.yaml").write_text(ptext)
         seed = int(np.random.SeedSequence([args.seed, li]).generate_state(1)[0])
@@ -139,7 +149,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         files = []
         for i, m in enumerate(batch.to_mappings()):
             f = mdir / f"{i:04d}.yaml"
-            f.write_text(mapping_to_yaml(m, spec))
+            f.write_text(mapping_to_yaml(m, spec, *names))
             files.append(str(f.relative_to(out)))
         df = pd.DataFrame({
             "id": [f"{arch_name}|{lname}|{i:04d}" for i in range(len(batch))],

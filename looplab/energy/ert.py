@@ -22,7 +22,7 @@ _RANGE = re.compile(r"\[\d+\.\.\d+\]")
 
 
 def _short(path: str) -> str:
-    return _RANGE.sub("", path.split(".")[-1])
+    return _RANGE.sub("", path).split(".")[-1]
 
 
 @dataclass(frozen=True)

@@ -475,8 +475,16 @@ def estimate_ert(arch: ArchSpec, estimator: Estimator | None = None) -> Estimate
     area: dict[str, float] = {}
     levels: list[Level] = [*arch.storage, arch.compute]
     for lvl in levels:
+        if getattr(lvl, "is_dummy", False):
+            continue  # the front end's dummy_storage: never holds data, no ERT entry (as Accelergy writes none)
         attrs = {**arch.attributes, **lvl.attributes}
-        entries, a = est.component(lvl.cls, attrs, where=f"{arch.source or 'architecture'}: {lvl.name}")
+        try:
+            entries, a = est.component(lvl.cls, attrs, where=f"{arch.source or 'architecture'}: {lvl.name}")
+        except LooplabError as exc:
+            sub = lvl.attributes.get("subclass")
+            hint = f" (subclass {sub!r})" if sub else ""
+            raise LooplabError(f"{exc}{hint}; give the ERT Accelergy wrote for this architecture "
+                               "(--ert ERT.yaml)") from None
         tables[lvl.path] = entries
         area[lvl.path] = a
     return EstimatedErt(tables, f"estimated ({arch.source or 'architecture'})", area)

@@ -84,6 +84,9 @@ def resolve_accelerators(spec: SweepSpec) -> list[AccelRef]:
                                f"{where}: accelerators.random")
         for i, cfg in enumerate(ag.sample_configs(r.family, r.n, r.seed)):
             out.append(AccelRef(f"{r.family}_rand{r.seed}_{i:04d}", cfg.family, dict(cfg.to_params()), "random"))
+    for arch, ert in spec.files:
+        name = _file_name(arch, [a.name for a in out])
+        out.append(AccelRef(name, f"file-{name}", {}, "file", source=arch, ert=ert))
     seen: set[str] = set()
     for a in out:
         if a.name in seen:
@@ -92,8 +95,22 @@ def resolve_accelerators(spec: SweepSpec) -> list[AccelRef]:
     return out
 
 
+def _file_name(path: str, taken: list[str]) -> str:
+    """A readable unique name for an architecture file: its stem, or folder_stem when the stem is generic."""
+    p = Path(path)
+    name = p.stem if p.stem not in ("arch", "architecture") else f"{p.parent.name}_{p.stem}"
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    base, i = name, 1
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    return name
+
+
 def arch_yaml_text(acc: AccelRef) -> str:
     """The Timeloop architecture YAML of an accelerator."""
+    if acc.source is not None:
+        return Path(acc.source).read_text()
     ag = _arch_gen()
     if ag is not None and hasattr(ag, "config_from_params"):
         return ag.render_arch(ag.config_from_params(acc.family, dict(acc.params), name=acc.name))

@@ -14,6 +14,7 @@ Example (``sweeps/default.yaml``)::
       presets: [simba_final, arch0]      # arch_gen presets
       grid: {family: simba, limit: 16}   # the 2,304-config Simba grid (limit/stride optional)
       random: [{family: gemmini, n: 4, seed: 1}]
+      files: [{arch: eyeriss_like/arch.yaml, ert: eyeriss_like/ERT.yaml}]   # any Timeloop architecture file
     workloads:
       - resnet50                         # every layer of a catalog workload
       - {workload: resnet50, layers: [resnet50._outputs_input.2, 0]}   # names or indices
@@ -93,6 +94,7 @@ class SweepSpec:
     presets: tuple[str, ...] = ()
     grid: GridAccels | None = None
     random: tuple[RandomAccels, ...] = ()
+    files: tuple[tuple[str, str | None], ...] = ()  # (architecture file, its ERT or None), absolute paths
     workloads: tuple[WorkloadSel, ...] = ()
     n_valid: int = 10
     n_invalid: int = 100
@@ -182,7 +184,7 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
     if backend not in BACKENDS:
         raise LooplabError(f"unknown backend {backend!r} (expected one of {list(BACKENDS)})", f"{where}: backend")
 
-    acc = _keys(d.get("accelerators"), {"presets", "grid", "random"}, f"{where}: accelerators")
+    acc = _keys(d.get("accelerators"), {"presets", "grid", "random", "files"}, f"{where}: accelerators")
     presets = acc.get("presets") or []
     if isinstance(presets, str):
         presets = [presets]
@@ -214,8 +216,10 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
         _keys(r, {"family", "n", "seed"}, rw)
         randoms.append(RandomAccels(_family(r.get("family"), f"{rw}.family"), _int(r.get("n"), f"{rw}.n", 1),
                                     _int(r.get("seed", seed + i), f"{rw}.seed")))
-    if not presets and grid is None and not randoms:
-        raise LooplabError("no accelerators (give presets, grid or random)", f"{where}: accelerators")
+    files = _files(acc.get("files"), Path(source).parent if source and Path(source).is_file() else Path.cwd(),
+                   f"{where}: accelerators.files")
+    if not presets and grid is None and not randoms and not files:
+        raise LooplabError("no accelerators (give presets, grid, random or files)", f"{where}: accelerators")
 
     wl = d.get("workloads")
     if isinstance(wl, str | dict):
@@ -272,8 +276,40 @@ def parse_spec(data: str | Path | dict, source: str | None = None, out: str | Pa
     if cluster is not None:
         cluster = parse_cluster(cluster, f"{where}: cluster")
     return SweepSpec(name=name, out=Path(out_v), seed=seed, backend=backend, presets=tuple(presets), grid=grid,
-                     random=tuple(randoms), workloads=tuple(sels), n_valid=n_valid, n_invalid=n_invalid,
+                     random=tuple(randoms), files=files, workloads=tuple(sels), n_valid=n_valid, n_invalid=n_invalid,
                      points_per_task=ppt, execution=execution, store=store, cluster=cluster, source=source)
+
+
+def _files(v: Any, base: Path, where: str) -> tuple[tuple[str, str | None], ...]:
+    """``files: [ARCH.yaml, {arch: ARCH.yaml, ert: ERT.yaml}, ...]`` (paths relative to the spec's folder)."""
+    if v is None:
+        return ()
+    if isinstance(v, str | dict):
+        v = [v]
+    if not isinstance(v, list):
+        raise LooplabError("expected a list of architecture files", where)
+    out = []
+    for i, f in enumerate(v):
+        w = f"{where}[{i}]"
+        if isinstance(f, str):
+            f = {"arch": f}
+        f = _keys(f, {"arch", "ert"}, w)
+        paths = []
+        for key in ("arch", "ert"):
+            if f.get(key) is None:
+                paths.append(None)
+                continue
+            p = Path(str(f[key])).expanduser()
+            p = p if p.is_absolute() else base / p
+            if not p.is_file():
+                raise LooplabError(f"{key} file not found: {p}", f"{w}.{key}")
+            paths.append(str(p.resolve()))
+        if paths[0] is None:
+            raise LooplabError("missing 'arch' (the architecture file)", w)
+        out.append((paths[0], paths[1]))
+    if len({a for a, _ in out}) != len(out):
+        raise LooplabError("architecture file listed twice", where)
+    return tuple(out)
 
 
 def parse_cluster(c: Any, where: str) -> dict[str, Any]:
@@ -297,7 +333,9 @@ class AccelRef:
     name: str
     family: str
     params: dict[str, Any]
-    origin: str  # preset | grid | random
+    origin: str  # preset | grid | random | file
+    source: str | None = None  # the architecture file (origin "file")
+    ert: str | None = None  # its ERT, when given
 
 
 @dataclass(frozen=True)

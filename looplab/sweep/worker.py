@@ -80,9 +80,18 @@ def _bundle(acc: AccelRef, ctx: RunContext) -> ArchBundle:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster than the pure-Python parser
-    spec = parse_arch(yaml.load(text, Loader=loader), source=f"{acc.name} (arch.yaml)")
+    if acc.source is not None:  # an architecture file: any format parse_arch reads
+        spec = parse_arch(Path(acc.source))
+    else:
+        spec = parse_arch(yaml.load(text, Loader=loader), source=f"{acc.name} (arch.yaml)")
     ert = ert_path = art_path = None
-    if ctx.energy == "accelergy":
+    if acc.ert is not None:  # the file's own ERT (e.g. the one Accelergy wrote for it)
+        ert_path = Path(acc.ert)
+        if ctx.backend == "analytical":
+            from looplab.energy.ert import load_ert
+
+            ert = load_ert(ert_path)
+    elif ctx.energy == "accelergy":
         from looplab.timeloop.accelergy import ensure_ert
 
         ert_path, art_path = ensure_ert(arch_path)  # content-addressed cache shared by sweeps
@@ -189,7 +198,7 @@ def execute_task(task: Task, ctx: RunContext) -> dict[str, Any]:
             dims = dict(unit.layer.dims)
             ta = time.perf_counter()
             batch, sampler_valid = sample_mappings(bundle.spec, dims, unit.n_valid, unit.n_invalid, seed=unit.seed,
-                                                   family=unit.accel.family)
+                                                   family=None if unit.accel.origin == "file" else unit.accel.family)
             tb = time.perf_counter()
             if ctx.backend == "analytical":
                 from looplab.analytical import evaluate_batch

@@ -163,21 +163,20 @@ class Layer:
     def from_problem_yaml(cls, source: str | Path | dict, name: str | None = None, count: int = 1) -> Layer:
         """Read a Timeloop problem (path, YAML text or parsed dict).
 
-        Accepts v0.4 (``shape: cnn_layer``) and v0.3 files (``shape: {name: CNN-Layer, ...}``); only the
-        ``instance`` is used. The name defaults to the file's stem.
+        Accepts v0.4 (``shape: cnn_layer``), v0.3 files (``shape: {name: CNN-Layer, ...}``), the legacy format
+        (dims directly under ``problem``) and any explicit shape whose dimensions map onto the conv dims by role
+        (:mod:`looplab.interop.problem`: the front end's ``M``, GEMMs, ...). The name defaults to the file's stem.
         """
         if name is None and is_path(source):
             name = Path(source).stem
         source, where = load_source(source, "problem")
-        if not isinstance(source, dict) or not isinstance(source.get("problem"), dict):
-            raise LooplabError("missing top-level 'problem' mapping", where)
-        prob = source["problem"]
-        unknown = set(prob) - {"version", "shape", "instance"}
-        if unknown:
-            raise LooplabError(f"unknown key(s) {sorted(unknown)} under 'problem'", where)
-        if "instance" not in prob:
-            raise LooplabError("missing 'problem.instance'", where)
-        return cls.from_dims(prob["instance"], name=name or "", count=count, where=f"{where}: problem.instance")
+        from looplab.interop.problem import read_problem_spec
+
+        spec = read_problem_spec(source, where)
+        if spec.dims.get("depthwise"):
+            raise LooplabError("a depthwise convolution has no Layer (catalog) form; evaluate its problem file "
+                               "directly (looplab evaluate / sample --problem)", where)
+        return cls.from_dims(spec.dims, name=name or "", count=count, where=f"{where}: problem.instance")
 
 
 def write_problem_yaml(layer: Layer, path: str | Path) -> Path:
