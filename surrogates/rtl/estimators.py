@@ -61,6 +61,16 @@ class TorchMLPRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y) -> TorchMLPRegressor:
         import torch
 
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a net this small trains fastest on one thread (and leaves the others alone)
+        try:
+            return self._fit(X, y)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit(self, X, y) -> TorchMLPRegressor:
+        import torch
+
         X = np.asarray(X, float)
         y = np.asarray(y, float).ravel()
         self.n_features_in_ = X.shape[1]
