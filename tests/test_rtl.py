@@ -93,7 +93,7 @@ def test_residual_learns_a_log_ratio_on_unseen_rows(estimator):
     ratio = 1.0 + 1.5 * (X["u"] > 0) + X["u"] ** 2  # RTL / analytical, depends on u only
     y = np.exp2(X["log_ana"]) * ratio
     tr, te = np.arange(450), np.arange(450, n)
-    m = RtlLatencyRegressor(mode="residual", estimator=estimator, random_state=0).fit(X.iloc[tr], y[tr])
+    m = RtlLatencyRegressor(mode="residual", estimator=estimator, calibrate="none").fit(X.iloc[tr], y[tr])
     err = np.abs(m.predict(X.iloc[te]) - y[te]) / y[te]
     base = np.abs(np.exp2(X["log_ana"].to_numpy()[te]) - y[te]) / y[te]
     assert np.median(err) < 0.1 < np.median(base)
@@ -106,7 +106,7 @@ def test_mlp_torch_path_matches_predict_and_has_gradients():
     rng = np.random.default_rng(2)
     X = pd.DataFrame({"log_ana": rng.uniform(8, 24, 300), "u": rng.uniform(-1, 1, 300)})
     y = np.exp2(X["log_ana"] + X["u"])
-    m = RtlLatencyRegressor(mode="residual", estimator="mlp").fit(X, y)
+    m = RtlLatencyRegressor(mode="residual", estimator="mlp", calibrate="none").fit(X, y)
     t = torch.tensor(X.to_numpy(), dtype=torch.float64, requires_grad=True)
     out = m.torch_log2(t)
     assert np.allclose(out.detach().numpy(), m.predict_log2(X))
@@ -140,13 +140,21 @@ def test_metrics():
     assert 0.9 < m["pearson"] < 1
 
 
-def test_residual_beats_the_analytical_model_on_unseen_layers(data):
-    X = {"rtl": design_matrix(data, "rtl")}
-    oof = cross_validate(X, data.rtl_cycles, data.ana_cycles, group_kfold(data.layer_ids, 5),
-                         ["analytical", "residual-gbm-rtl"], progress=False)
-    y = data.rtl_cycles[oof["_index"]]
+#: the whole FireSim training file, where a checkout sits beside the project's shared reference data
+FULL = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dosa" / "firesim_training.csv"
+
+
+@pytest.mark.skipif(not FULL.is_file(), reason=f"DOSA's full FireSim training file is not at {FULL}")
+def test_residual_beats_the_analytical_model_on_unseen_layers():
+    # 240 rows over 61 layers are too few to learn from; the acceptance proxy needs the whole file
+    full = load_rtl_csv(FULL, require_target=True)
+    X = {"rtl": design_matrix(full, "rtl")}
+    oof = cross_validate(X, full.rtl_cycles, full.ana_cycles, group_kfold(full.layer_ids, 5),
+                         ["analytical", "residual-gbm-rtl"], progress=False, groups=full.layer_ids)
+    y = full.rtl_cycles[oof["_index"]]
     ana, res = metrics(oof["analytical"], y), metrics(oof["residual-gbm-rtl"], y)
-    assert res["spearman"] > ana["spearman"] and res["median_ape"] < ana["median_ape"]
+    assert res["spearman"] > ana["spearman"] + 0.03 and res["mape"] < ana["mape"], (res, ana)
+    assert res["pearson"] > ana["pearson"]
 
 
 def test_cli_train_predict(tmp_path, capsys):
@@ -179,3 +187,21 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["train", str(DOSA / "timeloop_dataset_sample.csv"), "--model", "rtl-analytical",
                  "--out", str(tmp_path / "c")]) == 2
     assert "gemmini_cycle" in capsys.readouterr().err
+
+
+def test_mape_offset_calibration():
+    from surrogates.rtl.estimators import mape_offset
+
+    truth = np.zeros(1000)
+    pred = np.random.default_rng(3).normal(0, 1.0, 1000)  # log2 errors of a median-unbiased model
+    c = mape_offset(pred, truth)
+    assert c < -0.2  # too-high predictions cost more percentage error than too-low ones
+    ape = lambda off: np.abs(np.exp2(pred + off) - 1).mean()  # noqa: E731
+    assert ape(c) <= min(ape(0.0), ape(c - 0.05), ape(c + 0.05))
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"log_ana": rng.uniform(8, 24, 300), "u": rng.normal(size=300)})
+    y = np.exp2(X["log_ana"] + rng.normal(0, 1.0, 300))
+    groups = np.arange(300) % 30
+    m = RtlLatencyRegressor(mode="analytical").fit(X, y, groups=groups)
+    assert m.offset_ < 0
+    assert np.allclose(m.predict_log2(X), m.intercept_ + m.slope_ * X["log_ana"] + m.offset_)

@@ -73,7 +73,8 @@ def train(args: argparse.Namespace) -> int:
     predictors_cli = {"analytical": ({}, fs), name: (params, fs)}
     prot = group_kfold(data.layer_ids)
     oof = cross_validate({fs: X}, y, data.ana_cycles, prot, list(predictors_cli), seed=args.seed,
-                         progress=not args.no_progress, predictors_spec=predictors_cli)
+                         progress=not args.no_progress, predictors_spec=predictors_cli,
+                         groups=data.layer_ids)
     ext, fences = extreme_rows(data.ana_cycles, y)
     t_all, t_noext = table(oof, y), table(oof, y, ~ext)
     print(f"cross-validated, {prot.description}:")
@@ -81,7 +82,7 @@ def train(args: argparse.Namespace) -> int:
     print(f"without the {int(ext.sum())} extreme rows "
           f"(measured/analytical outside [{fences[0]:.3g}, {fences[1]:.3g}]):")
     print(format_table(t_noext))
-    model = RtlLatencyRegressor(random_state=args.seed, **params).fit(X, y)
+    model = RtlLatencyRegressor(random_state=args.seed, **params).fit(X, y, groups=data.layer_ids)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / MODEL_FILE)
     meta = {"kind": "rtl", "model": args.model, "params": model.get_params(), "features": fs,
@@ -179,7 +180,7 @@ def cv(argv: list[str] | None = None) -> int:
     md = [f"# RTL-latency predictors, cross-validated\n\n`{args.data}`: {len(data)} rows, "
           f"{len(set(data.layer_ids))} layer shapes, {int(ext.sum())} extreme rows.\n"]
     for prot in (group_kfold(data.layer_ids, args.folds), random_share(len(data), 0.08, args.repeats, args.seed)):
-        oof = cross_validate(X, y, data.ana_cycles, prot, names, seed=args.seed)
+        oof = cross_validate(X, y, data.ana_cycles, prot, names, seed=args.seed, groups=data.layer_ids)
         t_all, t_noext = table(oof, y), table(oof, y, ~ext)
         for title, t in (("all rows", t_all), ("without the extreme rows", t_noext)):
             print(f"\n{prot.name}: {prot.description}; {title}")

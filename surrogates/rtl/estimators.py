@@ -27,6 +27,7 @@ from looplab.errors import LooplabError
 MODES = ("analytical", "learned", "residual")
 ESTIMATORS = ("mlp", "gbm", "ridge", "mlp+gbm")
 ANA = "log_ana"
+CALIBRATIONS = ("mape", "none")
 #: columns that come from the analytical model (left out in ``mode="learned"``)
 ANALYTICAL_PREFIXES = ("log_ana", "log_compute", "log_bw_")
 
@@ -158,13 +159,25 @@ def make_estimator(name: str, random_state: int = 0) -> BaseEstimator:
     raise LooplabError(f"unknown estimator {name!r} (choose from {', '.join(ESTIMATORS)})", "estimator")
 
 
+def mape_offset(pred_log2: np.ndarray, truth_log2: np.ndarray) -> float:
+    """The constant log2 offset ``c`` minimising ``mean |2**(pred + c - truth) - 1|`` (MAPE; a weighted median of
+    ``truth - pred`` with weights ``2**(pred - truth)``, found on a 0.005 grid over [-2, 2])."""
+    e = np.asarray(pred_log2, float) - np.asarray(truth_log2, float)
+    grid = np.arange(-2.0, 2.0 + 1e-9, 0.005)
+    cost = np.abs(np.exp2(e[None, :] + grid[:, None]) - 1.0).mean(axis=1)
+    return float(grid[int(np.argmin(cost))])
+
+
 class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
     """RTL cycles from a design matrix (see the module docstring). ``X``: a DataFrame with a ``log_ana`` column
     (log2 of the analytical model's cycles) and the feature set's columns; ``y``: RTL cycles (> 0)."""
 
-    def __init__(self, mode: str = "residual", estimator: str = "gbm", random_state: int = 0):
+    def __init__(self, mode: str = "residual", estimator: str = "gbm", calibrate: str = "mape", inner_folds: int = 3,
+                 random_state: int = 0):
         self.mode = mode
         self.estimator = estimator
+        self.calibrate = calibrate
+        self.inner_folds = inner_folds
         self.random_state = random_state
 
     def _columns(self, X: pd.DataFrame) -> list[str]:
@@ -174,34 +187,61 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
             return [c for c in X.columns if not c.startswith(ANALYTICAL_PREFIXES)]
         return list(X.columns)
 
-    def fit(self, X: pd.DataFrame, y) -> RtlLatencyRegressor:
+    def fit(self, X: pd.DataFrame, y, groups=None) -> RtlLatencyRegressor:
+        """Fit on ``X`` and RTL cycles ``y``. With ``calibrate="mape"`` a constant log2 offset (``offset_``) is then
+        chosen to minimise the mean absolute percentage error of out-of-fold predictions over ``inner_folds``
+        folds of the training rows (grouped by ``groups``, e.g. layer shapes, when given): log-space fits predict
+        a median, and one too high costs more percentage error than one too low."""
         if self.mode not in MODES:
             raise LooplabError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})", "mode")
+        if self.calibrate not in CALIBRATIONS:
+            raise LooplabError(f"unknown calibration {self.calibrate!r} (choose from {', '.join(CALIBRATIONS)})",
+                               "calibrate")
         if ANA not in X.columns:
             raise LooplabError(f"the design matrix has no {ANA!r} column", "X")
         y = np.asarray(y, float)
         if not (y > 0).all():
             raise LooplabError("RTL cycles must be > 0", "y")
-        ly = np.log2(y)
         self.columns_ = self._columns(X)
         self.feature_names_in_ = np.array(X.columns)
+        self._fit_log2(X, np.log2(y))
+        self.offset_ = 0.0
+        if self.calibrate == "mape":
+            self.offset_ = self._mape_offset(X, y, groups)
+        return self
+
+    def _fit_log2(self, X: pd.DataFrame, ly: np.ndarray) -> None:
         if self.mode == "analytical":
             a = X[ANA].to_numpy(float)
             self.slope_, self.intercept_ = (np.polyfit(a, ly, 1) if np.ptp(a) > 0 else (1.0, float(np.mean(ly - a))))
             self.estimators_ = []
-            return self
+            return
         target = ly - X[ANA].to_numpy(float) if self.mode == "residual" else ly
         F = X[self.columns_].to_numpy(float)
-        names = self.estimator.split("+")
-        self.estimators_ = [clone(make_estimator(n, self.random_state)).fit(F, target) for n in names]
-        return self
+        self.estimators_ = [clone(make_estimator(n, self.random_state)).fit(F, target)
+                            for n in self.estimator.split("+")]
+
+    def _mape_offset(self, X: pd.DataFrame, y: np.ndarray, groups) -> float:
+        from sklearn.model_selection import GroupKFold, KFold
+
+        if groups is not None and len(np.unique(groups)) >= self.inner_folds >= 2:
+            splits = GroupKFold(self.inner_folds).split(X, y, groups)
+        elif len(y) >= 2 * self.inner_folds >= 4:
+            splits = KFold(self.inner_folds, shuffle=True, random_state=self.random_state).split(X)
+        else:
+            return 0.0
+        oof = np.zeros(len(y))
+        for tr, te in splits:
+            inner = clone(self).set_params(calibrate="none").fit(X.iloc[tr], y[tr])
+            oof[te] = inner.predict_log2(X.iloc[te])
+        return mape_offset(oof, np.log2(y))
 
     def predict_log2(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "columns_")
         if self.mode == "analytical":
-            return self.intercept_ + self.slope_ * X[ANA].to_numpy(float)
+            return self.intercept_ + self.slope_ * X[ANA].to_numpy(float) + self.offset_
         F = X[self.columns_].to_numpy(float)
-        f = np.mean([e.predict(F) for e in self.estimators_], axis=0)
+        f = np.mean([e.predict(F) for e in self.estimators_], axis=0) + self.offset_
         return X[ANA].to_numpy(float) + f if self.mode == "residual" else f
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -216,9 +256,9 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         names = list(self.feature_names_in_)
         ana = X[:, names.index(ANA)]
         if self.mode == "analytical":
-            return self.intercept_ + self.slope_ * ana
+            return self.intercept_ + self.slope_ * ana + self.offset_
         if not all(isinstance(e, TorchMLPRegressor) for e in self.estimators_):
             raise LooplabError(f"estimator {self.estimator!r} has no differentiable path (use mlp)", "torch_log2")
         F = X[:, torch.as_tensor([names.index(c) for c in self.columns_])]
-        f = torch.stack([e.torch_forward(F) for e in self.estimators_]).mean(dim=0)
+        f = torch.stack([e.torch_forward(F) for e in self.estimators_]).mean(dim=0) + self.offset_
         return ana + f if self.mode == "residual" else f

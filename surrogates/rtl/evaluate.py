@@ -33,6 +33,7 @@ PREDICTORS: dict[str, tuple[dict[str, Any], str]] = {
     "residual-mlp-raw": ({"mode": "residual", "estimator": "mlp"}, "raw"),
     "residual-mlp-rtl": ({"mode": "residual", "estimator": "mlp"}, "rtl"),
     "residual-gbm-rtl": ({"mode": "residual", "estimator": "gbm"}, "rtl"),
+    "residual-gbm-rtl-uncalibrated": ({"mode": "residual", "estimator": "gbm", "calibrate": "none"}, "rtl"),
     "residual-mlp+gbm-rtl": ({"mode": "residual", "estimator": "mlp+gbm"}, "rtl"),
 }
 
@@ -85,9 +86,11 @@ def random_share(n: int, share: float = 0.08, repeats: int = 5, seed: int = 0) -
 
 def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.ndarray, protocol: Protocol,
                    predictors: Sequence[str], seed: int = 0, progress: bool = True,
-                   predictors_spec: dict[str, tuple[dict[str, Any], str]] | None = None) -> dict[str, np.ndarray]:
+                   predictors_spec: dict[str, tuple[dict[str, Any], str]] | None = None,
+                   groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per predictor, the out-of-fold predictions (group k-fold: each row predicted once; repeated random
-    splits: the rows of all test sets, concatenated, with their indices under ``"_index"``)."""
+    splits: the rows of all test sets, concatenated, with their indices under ``"_index"``). ``groups`` (layer
+    shapes) go to each fit, for its inner calibration folds."""
     from surrogates.rtl.estimators import RtlLatencyRegressor
 
     test_idx = np.concatenate([te for _, te in protocol.splits])
@@ -102,7 +105,7 @@ def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.nda
                 continue
             model = clone(RtlLatencyRegressor(random_state=seed, **params))
             X = X_by_set[fset]
-            model.fit(X.iloc[tr], y[tr])
+            model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
             preds.append(model.predict(X.iloc[te]))
         out[name] = np.concatenate(preds)
         if progress:
@@ -119,9 +122,9 @@ def table(oof: dict[str, np.ndarray], y: np.ndarray, mask: np.ndarray | None = N
 
 
 def format_table(df: pd.DataFrame) -> str:
-    lines = [f"{'predictor':24s} {'n':>5s} {'Pearson':>8s} {'Spearman':>8s} {'MAPE':>8s} {'median':>7s} {'<=10%':>6s}"]
+    lines = [f"{'predictor':30s} {'n':>5s} {'Pearson':>8s} {'Spearman':>8s} {'MAPE':>8s} {'median':>7s} {'<=10%':>6s}"]
     for name, r in df.iterrows():
-        lines.append(f"{name:24s} {int(r['n']):5d} {r['pearson']:8.3f} {r['spearman']:8.3f} {r['mape']:8.1%} "
+        lines.append(f"{name:30s} {int(r['n']):5d} {r['pearson']:8.3f} {r['spearman']:8.3f} {r['mape']:8.1%} "
                      f"{r['median_ape']:7.1%} {r['within_10pct']:6.1%}")
     return "\n".join(lines)
 
