@@ -83,11 +83,18 @@ def train(args: argparse.Namespace) -> int:
           f"(measured/analytical outside [{fences[0]:.3g}, {fences[1]:.3g}]):")
     print(format_table(t_noext))
     model = RtlLatencyRegressor(random_state=args.seed, **params).fit(X, y, groups=data.layer_ids)
+    imp = model.importances()
+    if len(imp):
+        print("what the trees use (share of split gain): "
+              + ", ".join(f"{k} {v:.1%}" for k, v in imp.head(10).items()))
+    if params.get("mode") != "analytical" or model.offset_:
+        print(f"MAPE calibration: log2 offset {model.offset_:+.3f} (x{2 ** model.offset_:.3f})")
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / MODEL_FILE)
     meta = {"kind": "rtl", "model": args.model, "params": model.get_params(), "features": fs,
             "array_dim": ARRAY_DIM, "columns": list(X.columns), "target": "rtl_cycles (target.gemmini_cycle)",
-            "train_data": str(args.data), "n_train": len(data), "seed": args.seed,
+            "train_data": str(args.data), "n_train": len(data), "seed": args.seed, "offset_log2": model.offset_,
+            "importances": imp.head(20).to_dict(),
             "cv": {"protocol": prot.description, "all": t_all.to_dict(orient="index"),
                    "without_extreme": t_noext.to_dict(orient="index"), "extreme_rows": int(ext.sum()),
                    "extreme_fences": fences},

@@ -247,6 +247,15 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.exp2(self.predict_log2(X))
 
+    def importances(self) -> pd.Series:
+        """Share of the trees' split gain per feature (tree-based predictors; empty otherwise), largest first."""
+        check_is_fitted(self, "columns_")
+        gains = [e.booster_.feature_importance("gain") for e in self.estimators_ if hasattr(e, "booster_")]
+        if not gains:
+            return pd.Series(dtype=float)
+        g = np.sum(gains, axis=0)
+        return pd.Series(g / g.sum(), index=self.columns_).sort_values(ascending=False)
+
     def torch_log2(self, X):
         """Differentiable log2 RTL cycles from a torch tensor laid out like the design matrix (columns
         ``feature_names_in_``); for MLP-only predictors (and ``mode="analytical"``), else a LooplabError."""
