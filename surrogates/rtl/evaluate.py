@@ -99,7 +99,7 @@ def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.nda
     for name in predictors:
         params, fset = (predictors_spec or PREDICTORS)[name]
         preds = []
-        for tr, te in protocol.splits:
+        for k, (tr, te) in enumerate(protocol.splits, start=1):
             if not params:
                 preds.append(ana[te])
                 continue
@@ -107,6 +107,9 @@ def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.nda
             X = X_by_set[fset]
             model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
             preds.append(model.predict(X.iloc[te]))
+            if progress and k < len(protocol.splits):
+                print(f"  {protocol.name}: {name} split {k}/{len(protocol.splits)} ({time.monotonic() - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
         out[name] = np.concatenate(preds)
         if progress:
             print(f"  {protocol.name}: {name} done ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
