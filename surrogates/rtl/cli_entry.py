@@ -150,6 +150,7 @@ def cv(argv: list[str] | None = None) -> int:
     from surrogates.rtl.evaluate import (
         cross_validate,
         extreme_rows,
+        file_tag,
         format_table,
         group_kfold,
         random_share,
@@ -197,7 +198,7 @@ def cv(argv: list[str] | None = None) -> int:
                                            "without_extreme": t_noext.to_dict(orient="index")}
         if not args.no_plots:
             summary["protocols"][prot.name]["plots"] = scatter_plots(oof, y, out, prot.name, ext)
-        np.savez_compressed(out / f"oof_{prot.name}.npz", **{k.replace("+", "_"): v for k, v in oof.items()})
+        np.savez_compressed(out / f"oof_{file_tag(prot.name)}.npz", **{file_tag(k): v for k, v in oof.items()})
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     (out / "report.md").write_text("".join(md))
     print(f"\nwritten: {out}/report.md, summary.json, scatter_*.png")

@@ -132,6 +132,11 @@ def format_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def file_tag(name: str) -> str:
+    """``name`` as a file-name part (``random-8%`` -> ``random-8pct``, ``mlp+gbm`` -> ``mlp_gbm``)."""
+    return name.replace("%", "pct").replace("+", "_")
+
+
 def scatter_plots(oof: dict[str, np.ndarray], y: np.ndarray, out_dir: Path, tag: str,
                   extreme: np.ndarray | None = None) -> list[str]:
     """Predicted vs measured (log-log, y = x) per predictor: one PNG per predictor, extreme rows marked."""
@@ -161,7 +166,7 @@ def scatter_plots(oof: dict[str, np.ndarray], y: np.ndarray, out_dir: Path, tag:
         ax.set_title(f"{name} ({tag})\nPearson {m['pearson']:.3f} Spearman {m['spearman']:.3f}", fontsize=8)
         ax.legend(fontsize=6, loc="upper left")
         fig.tight_layout()
-        path = out_dir / f"scatter_{tag}_{name}.png"
+        path = out_dir / f"scatter_{file_tag(tag)}_{file_tag(name)}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path.name)
