@@ -33,16 +33,22 @@ from surrogates.model import SurrogateModel, label_values, labelled
 PRESETS = ("simba_final", "simba_final_8x8", "simba_large", "arch0", "arch1")
 FEATURE_SETS = ("raw", "cosa")
 
-#: Sizes per scale. ``grid_stride``: every n-th grid accelerator; ``grid_layers``: ResNet-50 layer indices (None:
-#: all 24); ``grid_train_rows``: validity training rows drawn from the non-held-out accelerators.
+#: Sizes per scale. The grid is swept twice: the held-out accelerators (every ``hold_stride``-th of the 2,304, a
+#: systematic sample that spans every axis) with the study's quotas (10 valid + 100 invalid per layer: its test
+#: set), and the training accelerators (every ``train_stride``-th, minus the held-out ones) with ``train_valid`` +
+#: ``train_invalid`` per layer (same 1:10 ratio). The study trained on 90% of 6M rows; sweeping all of them to
+#: subsample ~1M would cost 3.5x the time for no model that uses them. ``grid_layers``: ResNet-50 layer indices
+#: (None: all 24); ``grid_train_rows``: the validity models' training rows (a random sample when more).
 SCALES: dict[str, dict[str, Any]] = {
-    "paper": {"preset_valid": 3000, "grid_stride": 1, "grid_layers": None, "grid_valid": 10, "grid_invalid": 100,
-              "grid_train_rows": 1_000_000, "holdout_share": 0.1},
-    "small": {"preset_valid": 100, "grid_stride": 24, "grid_layers": list(range(0, 24, 3)), "grid_valid": 10,
-              "grid_invalid": 100, "grid_train_rows": 40_000, "holdout_share": 0.1},
+    "paper": {"preset_valid": 3000, "grid_layers": None, "hold_stride": 10, "hold_valid": 10, "hold_invalid": 100,
+              "train_stride": 1, "train_valid": 2, "train_invalid": 20, "grid_train_rows": 1_000_000},
+    "small": {"preset_valid": 100, "grid_layers": list(range(0, 24, 3)), "hold_stride": 240, "hold_valid": 10,
+              "hold_invalid": 100, "train_stride": 24, "train_valid": 10, "train_invalid": 100,
+              "grid_train_rows": 40_000},
     # small with a real simulator: every point is one timeloop-model run
-    "small-sim": {"preset_valid": 20, "grid_stride": 96, "grid_layers": [0, 8, 16, 23], "grid_valid": 5,
-                  "grid_invalid": 20, "grid_train_rows": 200_000, "holdout_share": 0.25},
+    "small-sim": {"preset_valid": 20, "grid_layers": [0, 8, 16, 23], "hold_stride": 576, "hold_valid": 5,
+                  "hold_invalid": 20, "train_stride": 96, "train_valid": 5, "train_invalid": 20,
+                  "grid_train_rows": 40_000},
 }
 
 #: What the first study reported (DEVELOPERS.md / DESIGN.md), for the report's comparison column.
@@ -68,7 +74,8 @@ def model_params(model: str, n_train: int, scale: str = "paper") -> dict[str, An
         return {"max_train_rows": b["mlp_rows"], "max_epochs": b["mlp_epochs"], "patience": 5,
                 "batch_size": 1024 if n_train > 20_000 else 256, "lr": 2e-3}
     if model == "gbm":
-        return {"n_estimators": b["gbm_rounds"], "learning_rate": 0.1, "num_leaves": 63, "n_jobs": 2,
+        # one thread: LightGBM's OpenMP threads spin and crawl on an oversubscribed machine
+        return {"n_estimators": b["gbm_rounds"], "learning_rate": 0.1, "num_leaves": 63, "n_jobs": 1,
                 "verbose": -1}
     return {}
 
@@ -148,46 +155,38 @@ def run_first_study(out: str | Path, labels: str = "analytical", scale: str = "s
     echo(f"first-study: labels {labels}, scale {scale}, seed {seed}, out {out}")
 
     # ---- data -------------------------------------------------------------------------------------------
+    energy = cfg.get("preset_energy", "auto")
+    grid_energy = "estimator" if labels == "analytical" else "auto"  # energy is not used on the grid
     data_src = {
         "presets": _sweep("presets", out / "data" / f"presets-{labels}-{scale}", labels, seed,
-                          {"presets": list(PRESETS)}, None, cfg["preset_valid"], 0, cfg.get("preset_energy", "auto"),
-                          show_progress, echo),
-        "grid": _sweep("grid", out / "data" / f"grid-{labels}-{scale}", labels, seed + 1,
-                       {"grid": {"family": "simba", "stride": cfg["grid_stride"]}}, cfg["grid_layers"],
-                       cfg["grid_valid"], cfg["grid_invalid"], "estimator" if labels == "analytical" else "auto",
-                       show_progress, echo)}
+                          {"presets": list(PRESETS)}, None, cfg["preset_valid"], 0, energy, show_progress, echo),
+        "grid_held_out": _sweep("grid-held-out", out / "data" / f"grid-held-out-{labels}-{scale}", labels, seed + 1,
+                                {"grid": {"family": "simba", "stride": cfg["hold_stride"]}}, cfg["grid_layers"],
+                                cfg["hold_valid"], cfg["hold_invalid"], grid_energy, show_progress, echo),
+        "grid_train": _sweep("grid-train", out / "data" / f"grid-train-{labels}-{scale}", labels, seed + 2,
+                             {"grid": {"family": "simba", "stride": cfg["train_stride"]}}, cfg["grid_layers"],
+                             cfg["train_valid"], cfg["train_invalid"], grid_energy, show_progress, echo)}
     pres = load_dataset(data_src["presets"]["path"], feature_sets, show_progress=show_progress)["simba"]
     layer_names = sorted(pres.meta["layer"].astype(str).unique())
     from looplab.workloads.catalog import load_workload
 
     dims = {ly.name: dict(ly.dims) for ly in load_workload("resnet50")}
     held = held_out_layers([n for n in layer_names if n in dims], dims, seed)
-    # grid: every row of the held-out accelerators, a bounded sample of the others for training
-    import pyarrow.parquet as pq
-
-    from surrogates.data import part_files
-
-    grid_files = part_files(data_src["grid"]["path"])["simba"]
-    grid_archs = sorted({a for f in grid_files for a in pq.read_table(f, columns=["arch"]).column("arch")
-                        .unique().to_pylist()})
-    rng = np.random.default_rng(seed)
-    n_hold = max(1, int(round(cfg["holdout_share"] * len(grid_archs))))
-    hold_archs = set(rng.choice(grid_archs, n_hold, replace=False).tolist())
-    n_grid = data_src["grid"]["rows"]
-    n_train_pool = n_grid * (1 - n_hold / len(grid_archs))
-    rate = min(1.0, cfg["grid_train_rows"] / max(1.0, n_train_pool))
+    grid_test = load_dataset(data_src["grid_held_out"]["path"], feature_sets, show_progress=show_progress)["simba"]
+    hold_archs = set(grid_test.meta["arch"].astype(str).unique())
+    n_pool = data_src["grid_train"]["rows"]
+    rate = min(1.0, cfg["grid_train_rows"] / max(1, n_pool))
     sel_rng = np.random.default_rng(seed + 7)
 
     def select(meta: Any) -> np.ndarray:
-        h = meta["arch"].astype(str).isin(hold_archs).to_numpy()
-        return h | (sel_rng.random(len(meta)) < rate)
+        return ~meta["arch"].astype(str).isin(hold_archs).to_numpy() & (sel_rng.random(len(meta)) < rate)
 
-    grid = load_dataset(data_src["grid"]["path"], feature_sets, select=select, show_progress=show_progress)["simba"]
-    g_hold = grid.meta["arch"].astype(str).isin(hold_archs).to_numpy()
-    grid_train, grid_test = grid.take(np.flatnonzero(~g_hold)), grid.take(np.flatnonzero(g_hold))
-    echo(f"presets: {len(pres):,} rows; held-out layers {held}; grid: {len(grid_archs)} accelerators, "
-         f"{len(hold_archs)} held out ({len(grid_test):,} rows), {len(grid_train):,} training rows "
-         f"({rate:.1%} of the others)")
+    grid_train = load_dataset(data_src["grid_train"]["path"], feature_sets, select=select,
+                              show_progress=show_progress)["simba"]
+    n_train_archs = grid_train.meta["arch"].nunique()
+    echo(f"presets: {len(pres):,} rows; held-out layers {held}; grid: {len(hold_archs)} held-out accelerators "
+         f"({len(grid_test):,} rows), {len(grid_train):,} training rows from {n_train_archs} other accelerators "
+         f"({rate:.1%} of {n_pool:,})")
 
     # ---- fits -----------------------------------------------------------------------------------------------
     is_held = pres.meta["layer"].astype(str).isin(held).to_numpy()
@@ -198,7 +197,7 @@ def run_first_study(out: str | Path, labels: str = "analytical", scale: str = "s
     res: dict[str, Any] = {"unseen_layers": {}, "unseen_layers_energy": {}, "leave_one_preset_out": {},
                            "validity_unseen_accelerators": {}, "fit_seconds": {}}
     kept: dict[tuple, SurrogateModel] = {}
-    src_p, src_g = data_src["presets"]["path"], data_src["grid"]["path"]
+    src_p, src_g = data_src["presets"]["path"], data_src["grid_train"]["path"]
     for fs, m in jobs:
         t0 = time.perf_counter()
         key = f"{m}/{fs}"
@@ -273,6 +272,7 @@ def run_first_study(out: str | Path, labels: str = "analytical", scale: str = "s
                "looplab_version": looplab.__version__, "sizes": cfg, "data": data_src,
                "held_out_layers": held, "held_out_accelerators": sorted(hold_archs),
                "grid_training_rows": len(grid_train), "grid_training_share": rate,
+               "grid_training_accelerators": int(n_train_archs),
                "model_params": {m: model_params(m, 300_000, scale) for m in models},
                "results": res, "importance": imp, "figures": figures, "models": saved, "study": STUDY,
                "wall_s": round(time.perf_counter() - t_start, 1), "peak_rss_mib": round(peak, 1),

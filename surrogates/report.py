@@ -67,9 +67,12 @@ def write_report(s: dict[str, Any], path: Path) -> None:
     L += ["## Data", "",
           f"* presets: {d['presets']['rows']:,} rows ({d['presets']['path']}, plan {d['presets']['plan_hash']}, "
           f"backend {d['presets']['backend']}, sweep {d['presets']['wall_s']} s)",
-          f"* grid: {d['grid']['rows']:,} rows ({d['grid']['path']}, plan {d['grid']['plan_hash']}, "
-          f"sweep {d['grid']['wall_s']} s); {len(s['held_out_accelerators'])} accelerators held out, "
-          f"{s['grid_training_rows']:,} training rows ({_pct(s['grid_training_share'])} of the others)",
+          f"* grid, held-out accelerators: {d['grid_held_out']['rows']:,} rows ({d['grid_held_out']['path']}, plan "
+          f"{d['grid_held_out']['plan_hash']}, sweep {d['grid_held_out']['wall_s']} s), "
+          f"{len(s['held_out_accelerators'])} accelerators",
+          f"* grid, training accelerators: {d['grid_train']['rows']:,} rows ({d['grid_train']['path']}, plan "
+          f"{d['grid_train']['plan_hash']}, sweep {d['grid_train']['wall_s']} s); {s['grid_training_rows']:,} "
+          f"training rows ({_pct(s['grid_training_share'])}) from {s['grid_training_accelerators']} accelerators",
           f"* held-out layers: {', '.join(s['held_out_layers'])}", ""]
     L += ["## Schedule-comparison accuracy (cycles), unseen layers", "",
           "| model | " + " | ".join(fsets) + " | study | median rel. error (" + fsets[-1] + ") |",

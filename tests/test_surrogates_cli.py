@@ -110,8 +110,9 @@ def test_bad_input_is_one_clear_error(dataset, tmp_path, capsys):
 def test_experiment_end_to_end_tiny(tmp_path, monkeypatch):
     from surrogates import experiment
 
-    tiny = {"preset_valid": 12, "grid_stride": 256, "grid_layers": [0, 23], "grid_valid": 3, "grid_invalid": 12,
-            "grid_train_rows": 10_000, "holdout_share": 0.25, "preset_energy": "estimator"}
+    tiny = {"preset_valid": 12, "grid_layers": [0, 23], "hold_stride": 768, "hold_valid": 3, "hold_invalid": 12,
+            "train_stride": 256, "train_valid": 3, "train_invalid": 12, "grid_train_rows": 10_000,
+            "preset_energy": "estimator"}
     monkeypatch.setitem(experiment.SCALES, "small", tiny)
     monkeypatch.setattr(experiment, "PRESETS", ("simba_final", "arch0", "arch1"))
     s = experiment.run_first_study(tmp_path / "fs", scale="small", seed=1, show_progress=False,
@@ -126,3 +127,6 @@ def test_experiment_end_to_end_tiny(tmp_path, monkeypatch):
         assert 0.8 < r["validity_unseen_accelerators"][m]["cosa"]["accuracy"] <= 1.0
     assert s["importance"]["cycles"]["mdi"] and (tmp_path / "fs" / "figures" / s["figures"]["mdi_cycles"]).is_file()
     assert (tmp_path / "fs" / "models" / "rf_cosa_cycles" / "meta.json").is_file()
+    held = set(s["held_out_accelerators"])
+    assert held == {"simba_grid_0000", "simba_grid_0768", "simba_grid_1536"}
+    assert r["validity_unseen_accelerators"]["rf"]["cosa"]["test_accelerators"] == 3

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "lr": {},
     "rf": {"n_estimators": 100, "min_samples_leaf": 1, "max_samples": None, "n_jobs": -1},
     "mlp": {},
-    "gbm": {"n_estimators": 400, "learning_rate": 0.05, "num_leaves": 63, "verbose": -1, "n_jobs": 2},
+    "gbm": {"n_estimators": 400, "learning_rate": 0.05, "num_leaves": 63, "verbose": -1},
 }
 
 

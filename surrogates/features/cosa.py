@@ -1,4 +1,4 @@
-"""``cosa`` features: the first study's preprocessed set after CoSA (~35 columns), all relative or log-scale.
+"""``cosa`` features: the first study's preprocessed set after CoSA (~36 columns), all relative or log-scale.
 
 Columns (``<L>`` a storage level, ``<T>`` a tensor W/I/O; every quantity is log2 unless said otherwise):
 
@@ -7,7 +7,8 @@ Columns (``<L>`` a storage level, ``<T>`` a tensor W/I/O; every quantity is log2
 * ``util_<L>_<T>``: tile words of tensor ``T`` held at bounded level ``L`` / the level's capacity (for the tensors
   the level keeps; a tile is every temporal and spatial factor at ``L`` and below, inputs with the sliding
   window, as Timeloop sizes it); ``util_<L>``: the sum over kept tensors / capacity (> 0: does not fit);
-* ``spatial_<L>``: product of the spatial factors at ``L`` (levels with a fan-out);
+* ``spatial_<L>``: product of the spatial factors at ``L`` (levels with a fan-out); ``spatial_total``: over all
+  levels (the MACs working in parallel);
 * ``fanout_use_<L>``: instances of ``L`` used / available, the larger of the total, X and Y ratios with
   Timeloop's cumulative rule (levels with several instances, and the arithmetic level ``fanout_use_macs``;
   > 0: over-used);
@@ -90,6 +91,8 @@ def cosa_features(d: Design) -> tuple[list[str], np.ndarray]:
     for i in d.spatial_levels:
         names.append(f"spatial_{d.level_names[i]}")
         cols.append(_log2((d.sx[:, i] * d.sy[:, i]).prod(axis=1).astype(np.float64)))
+    names.append("spatial_total")  # MACs working in parallel
+    cols.append(_log2((d.sx * d.sy).prod(axis=(1, 2)).astype(np.float64)))
     # Timeloop's cumulative fan-out rule: instances of level i used = spatial factors of the levels above it.
     px = d.sx.prod(axis=2).astype(np.float64)
     py = d.sy.prod(axis=2).astype(np.float64)
