@@ -33,34 +33,54 @@ NETWORKS = [{"workload": "vgg16", "layers": [1, 6, 11]}, {"workload": "bert", "l
             {"workload": "alexnet", "layers": [0, 7]}]
 
 
-def sweep(out: Path, backend: str, n_accels: int, seed: int, valid: int, invalid: int, workloads: list) -> Path:
+def sweep(out: Path, backend: str, n_accels: int, seed: int, valid: int, invalid: int, workloads: list,
+          family: str = "simba") -> Path:
     spec = parse_spec({"name": f"transfer-{backend}", "seed": seed, "out": str(out), "backend": backend,
-                       "accelerators": {"random": [{"family": "simba", "n": n_accels, "seed": seed}]},
+                       "accelerators": {"random": [{"family": family, "n": n_accels, "seed": seed}]},
                        "workloads": workloads, "mappings": {"valid": valid, "invalid": invalid},
                        "execution": {"energy": "estimator" if backend == "analytical" else "auto"}})
     run_sweep(spec, resume=True, progress=False, echo=lambda s: None)
     return out
 
 
-def score(models: Path, data: Path) -> dict:
-    tabs = load_dataset(data, ("cosa",), show_progress=False)
-    tab = tabs["simba"]
+def score(models: Path | dict, data: Path, family: str = "simba") -> dict:
+    tabs = load_dataset(data, ("raw", "cosa"), show_progress=False)
+    tab = tabs[family]
     out = {}
-    for mdir in sorted(p for p in models.iterdir() if (p / "meta.json").is_file()):
-        m = SurrogateModel.load(mdir)
+    loaded = models if isinstance(models, dict) else {
+        p.name: SurrogateModel.load(p) for p in sorted(models.iterdir()) if (p / "meta.json").is_file()}
+    for name, m in loaded.items():
         idx = labelled(tab, m.target)
         sub = tab.take(idx)
         y = label_values(tab, m.target, idx)
         pred = m.predict(sub)
         if m.target == "valid":
-            out[mdir.name] = {"accuracy": float(((pred > 0.5) == y.astype(bool)).mean()), "rows": int(len(y)),
-                              "valid_share": float(y.mean())}
+            out[name] = {"accuracy": float(((pred > 0.5) == y.astype(bool)).mean()), "rows": int(len(y)),
+                         "valid_share": float(y.mean())}
         else:
             groups = (sub.meta["arch"].astype(str) + "|" + sub.meta["layer"].astype(str)).to_numpy()
             r = pairwise_accuracy(y, pred, groups)
             r["median_rel_err"] = float(np.median(np.abs(pred / y - 1)))
-            out[mdir.name] = r
+            out[name] = r
     return out
+
+
+def gemmini_check(out: Path, n_train: int, n_test: int, seed: int) -> dict:
+    """Gemmini (bandwidth-bound levels): train on random accelerators x ResNet-50, test on other random
+    accelerators x other networks; each model with and without the roofline scaling."""
+    train = sweep(out / "gem-train", "analytical", n_train, seed + 1, 20, 20, ["resnet50"], "gemmini")
+    test = sweep(out / "gem-test", "analytical", n_test, seed + 2, 20, 40, NETWORKS, "gemmini")
+    tabs = load_dataset(train, ("raw", "cosa"), show_progress=False)
+    models = {}
+    for model in ("lr", "rf", "gbm"):
+        for fs in ("cosa", "raw"):
+            for scaling in ("roofline", "none"):
+                for target in ("cycles", "energy"):
+                    models[f"{model}_{fs}_{target}_{scaling}"] = SurrogateModel(
+                        model, fs, target, 0, {"n_estimators": 100} if model != "lr" else {}, scaling).fit(tabs)
+        models[f"{model}_cosa_valid"] = SurrogateModel(model, "cosa", "valid", 0,
+                                                       {"n_estimators": 100} if model != "lr" else {}).fit(tabs)
+    return score(models, test, "gemmini")
 
 
 def timeloop_check(models: Path, out: Path, n: int, seed: int) -> dict:
@@ -98,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accels", type=int, default=12)
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--timeloop", type=int, default=0, help="points also run through the real timeloop-model")
+    ap.add_argument("--gemmini", type=int, default=0, help="also train/test on N random Gemmini accelerators each")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     data = sweep(a.out / "data", "analytical", a.accels, a.seed, 20, 60, NETWORKS)
@@ -105,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
               "analytical_labels": score(a.models, data)}
     for name, r in result["analytical_labels"].items():
         print(f"{name:22s} " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+    if a.gemmini:
+        result["gemmini"] = gemmini_check(a.out, a.gemmini, a.gemmini, a.seed)
+        print("gemmini, trained on random accelerators x ResNet-50, tested on others x other networks:")
+        for name, r in result["gemmini"].items():
+            print(f"  {name:26s} " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in r.items()))
     if a.timeloop:
         result["timeloop_cases"] = timeloop_check(a.models, a.out, a.timeloop, a.seed)
         print("real timeloop-model through CASES + looplab predict:")

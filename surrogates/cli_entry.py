@@ -33,10 +33,10 @@ def read_input(path: str | Path, feature_sets: tuple[str, ...], show_progress: b
 
 def train_model(data: str | Path, model: str, features: str = "cosa", target: str = "cycles", seed: int = 0,
                 out: str | Path | None = None, params: dict | None = None,
-                show_progress: bool = True) -> SurrogateModel:
+                show_progress: bool = True, scaling: str = "roofline") -> SurrogateModel:
     """Fit a surrogate on a dataset (every family in it) and save it to ``out`` when given."""
     tables = read_input(data, (features,), show_progress)
-    m = SurrogateModel(model, features, target, seed, params).fit(tables, str(data))
+    m = SurrogateModel(model, features, target, seed, params, scaling).fit(tables, str(data))
     if out is not None:
         m.save(out)
     return m
@@ -72,7 +72,7 @@ def train(args: argparse.Namespace) -> int:
     if target == "rtl_cycles":
         raise LooplabError("target rtl_cycles is for the rtl-* models", "--target")
     m = train_model(args.data, args.model, features, target, args.seed, args.out,
-                    show_progress=not args.no_progress)
+                    show_progress=not args.no_progress, scaling=getattr(args, "scaling", None) or "roofline")
     rows = ", ".join(f"{fam}: {n:,} rows" for fam, n in m.meta_["training_rows"].items())
     _echo(f"trained {args.model} on {features} features for {target} ({rows}); saved to {args.out}")
     return 0

@@ -19,6 +19,27 @@ from surrogates.estimators import is_classifier_target, make_estimator
 from surrogates.features import FEATURE_SETS
 
 LABEL = {"cycles": "cycles", "energy": "energy_pJ", "valid": "valid"}
+SCALINGS = ("none", "roofline")
+
+
+def roofline_log(names: list[str], X: np.ndarray, target: str) -> np.ndarray:
+    """Natural log of the scale a ``roofline`` model divides its target by, from feature columns only:
+    cycles -> the ideal compute time (layer MACs / MACs working in parallel = the temporal iteration count),
+    energy -> the layer's MACs. The estimator then learns the stall factor (>= 1) or the energy per MAC, which are
+    bounded and carry over to layers and accelerators of other sizes; tree models cannot extrapolate raw cycles."""
+    col = {c: i for i, c in enumerate(names)}
+    X = np.asarray(X, np.float64)
+    t_cols = [i for c, i in col.items() if c.startswith("t_")]
+    s_cols = [i for c, i in col.items() if c.startswith("s_")]
+    if "layer_macs" in col:
+        macs = X[:, col["layer_macs"]]
+        steps = macs - X[:, col["spatial_total"]]
+    elif t_cols:
+        steps = X[:, t_cols].sum(axis=1)
+        macs = steps + X[:, s_cols].sum(axis=1)
+    else:
+        raise LooplabError("the roofline scaling needs layer_macs/spatial_total (cosa) or t_*/s_* (raw) columns")
+    return np.log(2.0) * (steps if target == "cycles" else macs)
 
 
 def labelled(table: FeatureTable, target: str) -> np.ndarray:
@@ -40,13 +61,17 @@ def label_values(table: FeatureTable, target: str, idx: np.ndarray) -> np.ndarra
 class SurrogateModel:
     """``model`` (lr|rf|mlp|gbm) on feature set ``features`` (raw|cosa) for ``target`` (cycles|energy|valid)."""
 
-    def __init__(self, model: str, features: str, target: str, seed: int = 0, params: dict[str, Any] | None = None):
+    def __init__(self, model: str, features: str, target: str, seed: int = 0, params: dict[str, Any] | None = None,
+                 scaling: str = "none"):
+        if scaling not in SCALINGS:
+            raise LooplabError(f"unknown target scaling {scaling!r} (expected {' or '.join(SCALINGS)})", "scaling")
         if features not in FEATURE_SETS:
             raise LooplabError(f"unknown feature set {features!r} (expected {' or '.join(FEATURE_SETS)})",
                                "features")
         is_classifier_target(target)
         self.model, self.features, self.target, self.seed = model, features, target, int(seed)
         self.params = dict(params or {})
+        self.scaling = "none" if target == "valid" else scaling
         self.estimators_: dict[str, Any] = {}
         self.columns_: dict[str, list[str]] = {}
         self.meta_: dict[str, Any] = {}
@@ -62,11 +87,16 @@ class SurrogateModel:
                 raise LooplabError(f"{fam}: every row has valid={bool(y[0])}; a validity model needs both kinds",
                                    source)
             est = make_estimator(self.model, self.target, self.seed, **self.params)
-            self.estimators_[fam] = est.fit(X, y)
+            if self.scaling == "roofline":
+                y_fit = y / np.exp(roofline_log(tab.names[self.features], X, self.target))
+            else:
+                y_fit = y
+            self.estimators_[fam] = est.fit(X, y_fit)
             self.columns_[fam] = list(tab.names[self.features])
             hashes[fam], rows[fam] = data_hash(X, y), int(len(idx))
         self.meta_ = {"kind": "surrogate", "model": self.model, "features": self.features, "target": self.target,
-                      "seed": self.seed, "params": self.params, "families": sorted(self.estimators_),
+                      "seed": self.seed, "params": self.params, "scaling": self.scaling,
+                      "families": sorted(self.estimators_),
                       "columns": self.columns_, "training_rows": rows, "training_data_hash": hashes,
                       "training_data": source, "looplab_version": looplab.__version__}
         return self
@@ -92,7 +122,10 @@ class SurrogateModel:
             proba = est.predict_proba(X)
             cls = list(est.classes_)
             return proba[:, cls.index(1)] if 1 in cls else np.zeros(len(X))
-        return np.asarray(est.predict(X), np.float64)
+        pred = np.asarray(est.predict(X), np.float64)
+        if self.scaling == "roofline":
+            pred = pred * np.exp(roofline_log(self.columns_[table.family], X, self.target))
+        return pred
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
@@ -115,7 +148,8 @@ class SurrogateModel:
                 raise LooplabError(f"missing field '{key}'", str(path / "meta.json"))
         if not (path / "model.joblib").is_file():
             raise LooplabError("model.joblib not found", str(path))
-        m = cls(meta["model"], meta["features"], meta["target"], meta.get("seed", 0), meta.get("params"))
+        m = cls(meta["model"], meta["features"], meta["target"], meta.get("seed", 0), meta.get("params"),
+                meta.get("scaling", "none"))
         blob = joblib.load(path / "model.joblib")
         m.estimators_, m.columns_, m.meta_ = blob["estimators"], blob["columns"], meta
         if m.columns_ != meta.get("columns", m.columns_):

@@ -110,7 +110,7 @@ def test_bad_input_is_one_clear_error(dataset, tmp_path, capsys):
 def test_experiment_end_to_end_tiny(tmp_path, monkeypatch):
     from surrogates import experiment
 
-    tiny = {"preset_valid": 12, "grid_layers": [0, 23], "hold_stride": 768, "hold_valid": 3, "hold_invalid": 12,
+    tiny = {"preset_valid": 12, "grid_layers": [0, 23], "hold_stride": 767, "hold_valid": 3, "hold_invalid": 12,
             "train_stride": 256, "train_valid": 3, "train_invalid": 12, "grid_train_rows": 10_000,
             "preset_energy": "estimator"}
     monkeypatch.setitem(experiment.SCALES, "small", tiny)
@@ -128,5 +128,22 @@ def test_experiment_end_to_end_tiny(tmp_path, monkeypatch):
     assert s["importance"]["cycles"]["mdi"] and (tmp_path / "fs" / "figures" / s["figures"]["mdi_cycles"]).is_file()
     assert (tmp_path / "fs" / "models" / "rf_cosa_cycles" / "meta.json").is_file()
     held = set(s["held_out_accelerators"])
-    assert held == {"simba_grid_0000", "simba_grid_0768", "simba_grid_1536"}
-    assert r["validity_unseen_accelerators"]["rf"]["cosa"]["test_accelerators"] == 3
+    assert held == {"simba_grid_0000", "simba_grid_0767", "simba_grid_1534", "simba_grid_2301"}
+    assert r["validity_unseen_accelerators"]["rf"]["cosa"]["test_accelerators"] == 4
+
+
+def test_roofline_scaling_uses_only_features(dataset, tmp_path):
+    # Simba has no bandwidth limits: Timeloop's cycles are the ideal compute time, so the learned stall factor is
+    # exactly 1 and the roofline model is exact on rows of layers it never saw; Gemmini's stalls are learned.
+    tabs = load_dataset(dataset, ("cosa", "raw"), show_progress=False)
+    for fs in ("cosa", "raw"):
+        simba = tabs["simba"]
+        first = simba.meta["layer"].astype(str).to_numpy() == "resnet50._outputs_input.2"
+        m = SurrogateModel("rf", fs, "cycles", 0, {"n_estimators": 10}, "roofline").fit(
+            {"simba": simba.take(np.flatnonzero(~first))})
+        test = simba.take(np.flatnonzero(first & simba.meta["valid"].to_numpy(bool)))
+        np.testing.assert_allclose(m.predict(test), test.meta["cycles"].to_numpy(float), rtol=2e-6)  # float32 features
+    with pytest.raises(LooplabError, match="unknown target scaling"):
+        SurrogateModel("rf", "cosa", "cycles", scaling="exact")
+    assert main(["train", str(dataset), "--model", "lr", "--out", str(tmp_path / "m"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "m" / "meta.json").read_text())["scaling"] == "roofline"
