@@ -14,7 +14,7 @@ from looplab.cli import main
 from looplab.errors import LooplabError
 from mappers.dosa import dosa_timeloop_cycles, read_dosa_csv
 from surrogates.rtl.data import load_rtl_csv
-from surrogates.rtl.estimators import RtlLatencyRegressor, TorchMLPRegressor
+from surrogates.rtl.estimators import RtlLatencyRegressor
 from surrogates.rtl.evaluate import cross_validate, extreme_rows, group_kfold, metrics, random_share
 from surrogates.rtl.features import design_matrix, rtl_features
 
@@ -112,8 +112,8 @@ def test_mlp_torch_path_matches_predict_and_has_gradients():
     assert np.allclose(out.detach().numpy(), m.predict_log2(X))
     out.sum().backward()
     assert torch.isfinite(t.grad).all() and t.grad[:, 0].abs().sum() > 0
-    mlp = TorchMLPRegressor(max_epochs=5)
-    assert mlp.fit(X.to_numpy(), X["u"].to_numpy()) is mlp and len(mlp.coefs_) == 5  # 64-32-16-4 + output
+    hidden = [e.hidden for e in m.estimators_]
+    assert hidden == [(64, 32, 16, 4)]  # the surrogates' MLP, as DOSA's
     with pytest.raises(LooplabError, match="differentiable"):
         RtlLatencyRegressor(mode="residual", estimator="gbm").fit(X, y).torch_log2(t)
 

@@ -8,7 +8,8 @@ analytical model's ``log_ana`` = log2 cycles) and RTL cycles, and learns in log 
 * ``mode="learned"``: ``log y = f(features)`` without anything from the analytical model;
 * ``mode="residual"``: ``log y = log_ana + f(features)``: the learned part is the log-ratio RTL / analytical.
 
-``f`` is a torch MLP (:class:`TorchMLPRegressor`, 64-32-16-4 with early stopping), LightGBM gradient-boosted trees,
+``f`` is the surrogates' torch MLP (:class:`surrogates.estimators.mlp.MLPRegressor`, 64-32-16-4 with early
+stopping), LightGBM gradient-boosted trees,
 ridge regression, or the mean of several (``"mlp+gbm"``). The trees fit the Huber loss (``alpha`` = 1 in log2
 space), which the group k-fold preferred to squared error: the training file's extreme rows pull less.
 Predictions are cycles (``predict``); ``predict_log2`` gives log2 cycles. MLP-based predictors also give a
@@ -32,118 +33,14 @@ CALIBRATIONS = ("mape", "none")
 ANALYTICAL_PREFIXES = ("log_ana", "log_compute", "log_bw_")
 
 
-class TorchMLPRegressor(RegressorMixin, BaseEstimator):
-    """A fully connected ReLU network in torch (inputs and target standardised), Adam with weight decay, early
-    stopping on a seeded validation share. The weights are kept as numpy arrays (``coefs_``, ``intercepts_``) so the
-    fitted estimator pickles without torch objects; :meth:`torch_forward` rebuilds the differentiable function."""
-
-    def __init__(self, hidden: tuple[int, ...] = (64, 32, 16, 4), lr: float = 3e-3, weight_decay: float = 1e-4,
-                 batch_size: int = 128, max_epochs: int = 300, patience: int = 20, val_fraction: float = 0.15,
-                 random_state: int = 0):
-        self.hidden = hidden
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.random_state = random_state
-
-    def _net(self, n_in: int):
-        import torch
-
-        layers: list = []
-        for h in self.hidden:
-            layers += [torch.nn.Linear(n_in, h), torch.nn.ReLU()]
-            n_in = h
-        layers.append(torch.nn.Linear(n_in, 1))
-        return torch.nn.Sequential(*layers).double()
-
-    def fit(self, X, y) -> TorchMLPRegressor:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a net this small trains fastest on one thread (and leaves the others alone)
-        try:
-            return self._fit(X, y)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _fit(self, X, y) -> TorchMLPRegressor:
-        import torch
-
-        X = np.asarray(X, float)
-        y = np.asarray(y, float).ravel()
-        self.n_features_in_ = X.shape[1]
-        self.x_mean_ = X.mean(axis=0)
-        self.x_scale_ = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-        self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std() or 1.0)
-        Xs = (X - self.x_mean_) / self.x_scale_
-        ys = (y - self.y_mean_) / self.y_scale_
-        rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(len(y))
-        n_val = max(1, int(round(self.val_fraction * len(y)))) if len(y) >= 10 else 0
-        val, tr = order[:n_val], order[n_val:]
-        torch.manual_seed(self.random_state)
-        net = self._net(X.shape[1])
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        Xt, yt = torch.from_numpy(Xs), torch.from_numpy(ys)
-        best, best_state, waited = np.inf, None, 0
-        gen = torch.Generator().manual_seed(self.random_state)
-        epochs = 0
-        for _ in range(self.max_epochs):
-            epochs += 1
-            net.train()
-            perm = torch.from_numpy(tr)[torch.randperm(len(tr), generator=gen)]
-            for s in range(0, len(perm), self.batch_size):
-                b = perm[s:s + self.batch_size]
-                opt.zero_grad()
-                loss = torch.mean((net(Xt[b]).squeeze(1) - yt[b]) ** 2)
-                loss.backward()
-                opt.step()
-            if n_val:
-                with torch.no_grad():
-                    v = float(torch.mean((net(Xt[val]).squeeze(1) - yt[val]) ** 2))
-                if v < best - 1e-6:
-                    best, waited = v, 0
-                    best_state = [p.detach().clone() for p in net.parameters()]
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
-        if best_state is not None:
-            with torch.no_grad():
-                for p, b in zip(net.parameters(), best_state, strict=True):
-                    p.copy_(b)
-        lin = [m for m in net if isinstance(m, torch.nn.Linear)]
-        self.coefs_ = [m.weight.detach().numpy().copy() for m in lin]
-        self.intercepts_ = [m.bias.detach().numpy().copy() for m in lin]
-        self.n_epochs_ = epochs
-        return self
-
-    def torch_forward(self, X):
-        """Differentiable prediction (torch tensor [B, n_features] -> [B]) with the fitted weights."""
-        import torch
-
-        check_is_fitted(self, "coefs_")
-        h = (X - torch.as_tensor(self.x_mean_, dtype=X.dtype)) / torch.as_tensor(self.x_scale_, dtype=X.dtype)
-        for i, (w, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
-            h = h @ torch.as_tensor(w, dtype=X.dtype).T + torch.as_tensor(b, dtype=X.dtype)
-            if i < len(self.coefs_) - 1:
-                h = torch.relu(h)
-        return h.squeeze(-1) * self.y_scale_ + self.y_mean_
-
-    def predict(self, X) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            return self.torch_forward(torch.from_numpy(np.array(X, float))).numpy()
-
-
 def make_estimator(name: str, random_state: int = 0) -> BaseEstimator:
     """The learned part ``f`` by name (see the module docstring)."""
     if name == "mlp":
-        return TorchMLPRegressor(random_state=random_state)
+        from surrogates.estimators.mlp import MLPRegressor
+
+        # the surrogates' torch MLP (64-32-16-4, early stopping), sized for ~1,500 rows: small batches, more epochs
+        return MLPRegressor(hidden=(64, 32, 16, 4), lr=3e-3, weight_decay=1e-4, batch_size=128, max_epochs=300,
+                            patience=20, validation_fraction=0.15, random_state=random_state)
     if name == "gbm":
         import lightgbm as lgb
 
@@ -266,7 +163,9 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         ana = X[:, names.index(ANA)]
         if self.mode == "analytical":
             return self.intercept_ + self.slope_ * ana + self.offset_
-        if not all(isinstance(e, TorchMLPRegressor) for e in self.estimators_):
+        from surrogates.estimators.mlp import MLPRegressor
+
+        if not all(isinstance(e, MLPRegressor) for e in self.estimators_):
             raise LooplabError(f"estimator {self.estimator!r} has no differentiable path (use mlp)", "torch_log2")
         F = X[:, torch.as_tensor([names.index(c) for c in self.columns_])]
         f = torch.stack([e.torch_forward(F) for e in self.estimators_]).mean(dim=0) + self.offset_
