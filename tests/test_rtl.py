@@ -181,7 +181,7 @@ def test_cli_train_predict(tmp_path, capsys):
 def test_cli_errors(tmp_path, capsys):
     assert main(["train", str(SAMPLE), "--model", "rtl-gbm", "--target", "cycles", "--out", str(tmp_path / "a")]) == 2
     assert "looplab: error: --target: RTL models predict rtl_cycles" in capsys.readouterr().err
-    assert main(["train", str(SAMPLE), "--model", "rtl-gbm", "--features", "cosa",
+    assert main(["train", str(SAMPLE), "--model", "rtl-gbm", "--features", "bogus",
                  "--out", str(tmp_path / "b")]) == 2
     assert "--features" in capsys.readouterr().err
     assert main(["train", str(DOSA / "timeloop_dataset_sample.csv"), "--model", "rtl-analytical",

@@ -14,6 +14,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class RtlData:
     tile: np.ndarray  # [B, L, 3] utilized capacity (words) per instance; 0 where bypassed
     instances: np.ndarray  # [B, L] utilized instances
     rtl_cycles: np.ndarray | None  # [B] target.gemmini_cycle (None when the file has no such column)
+    design: Any = None  # the rows as a surrogates.features.Design (the surrogates' raw / cosa feature sets)
 
     def __len__(self) -> int:
         return int(self.lines.shape[0])
@@ -53,9 +55,6 @@ class RtlData:
         """One string per row naming its layer shape (the group of the group k-fold)."""
         return np.array(["_".join(f"{k}{v}" for k, v in zip(LAYER_KEYS, d, strict=True)) for d in self.dims])
 
-    def subset(self, idx: np.ndarray) -> RtlData:
-        kw = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
-        return RtlData(**kw)
 
 
 def load_rtl_csv(path: str | Path, require_target: bool = False, progress: bool = False) -> RtlData:
@@ -66,6 +65,7 @@ def load_rtl_csv(path: str | Path, require_target: bool = False, progress: bool 
     from looplab.energy.estimator import estimate_ert
     from mappers.dosa import GEMMINI_LEVELS, iter_dosa_csv
     from mappers.mapping import MappingBatch
+    from surrogates.features import arch_arrays, design_rows
 
     path = Path(path)
     rows = list(iter_dosa_csv(path))
@@ -98,8 +98,10 @@ def load_rtl_csv(path: str | Path, require_target: bool = False, progress: bool 
             archs[akey] = (arch, level_costs(arch, estimate_ert(arch)))
         groups[(akey, tuple(r.dims[k] for k in LAYER_KEYS))].append(i)
     batch_all = MappingBatch.from_mappings([r.mapping for r in rows], GEMMINI_LEVELS)
+    arch_index = np.zeros(B, np.int64)
     done = 0
     for (akey, dims_t), idx in groups.items():
+        arch_index[idx] = list(archs).index(akey)
         arch, lc = archs[akey]
         dims = dict(zip(LAYER_KEYS, dims_t, strict=True))
         ix = np.array(idx)
@@ -116,8 +118,10 @@ def load_rtl_csv(path: str | Path, require_target: bool = False, progress: bool 
         done += len(idx)
         if progress:
             print(f"analytical model: {done}/{B} rows", file=sys.stderr)
-    return RtlData(source=str(path), lines=np.array([r.line for r in rows]),
-                   dims=np.array([[r.dims[k] for k in LAYER_KEYS] for r in rows], np.int64),
+    dims_all = np.array([[r.dims[k] for k in LAYER_KEYS] for r in rows], np.int64)
+    arrays = [arch_arrays(a) for a, _ in archs.values()]
+    design = design_rows(arrays[0], dims_all[:, :7], dims_all[:, 7:], batch_all, arch_index, arrays)
+    return RtlData(source=str(path), lines=np.array([r.line for r in rows]), dims=dims_all, design=design,
                    pe_dim=np.array([r.arch_params["pe_dim"] for r in rows], np.int64),
                    temporal=batch_all.temporal.copy(), spatial=batch_all.spatial_x * batch_all.spatial_y,
                    perm=batch_all.perm.astype(np.int64), ana_cycles=ana, compute_cycles=comp, level_cycles=lvl,

@@ -137,7 +137,7 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         if self.mode == "analytical":
             return self.intercept_ + self.slope_ * X[ANA].to_numpy(float) + self.offset_
-        F = X[self.columns_].to_numpy(float)
+        F = np.array(X[self.columns_], dtype=float)  # a writable copy (torch refuses read-only arrays)
         f = np.mean([e.predict(F) for e in self.estimators_], axis=0) + self.offset_
         return X[ANA].to_numpy(float) + f if self.mode == "residual" else f
 

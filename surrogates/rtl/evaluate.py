@@ -27,6 +27,8 @@ PREDICTORS: dict[str, tuple[dict[str, Any], str]] = {
     "analytical-affine": ({"mode": "analytical"}, "rtl"),
     "mlp-raw": ({"mode": "learned", "estimator": "mlp"}, "raw"),
     "gbm-raw": ({"mode": "learned", "estimator": "gbm"}, "raw"),
+    "mlp-cosa": ({"mode": "learned", "estimator": "mlp"}, "cosa"),
+    "gbm-cosa": ({"mode": "learned", "estimator": "gbm"}, "cosa"),
     "mlp-rtl": ({"mode": "learned", "estimator": "mlp"}, "rtl"),
     "gbm-rtl": ({"mode": "learned", "estimator": "gbm"}, "rtl"),
     "residual-ridge-rtl": ({"mode": "residual", "estimator": "ridge"}, "rtl"),

@@ -15,9 +15,8 @@ counts that can be 0), plus the analytical model's own cycles and bottlenecks:
 * DMA traffic per tensor and the tile sizes moved per transfer;
 * the layer: MACs, kernel size, stride.
 
-``raw``: the layer's dims and the mapping's per-level temporal and spatial factors (log2) and loop ranks, without
-anything from the analytical model (the "learned alone" predictors' inputs when the generic feature sets of
-``surrogates`` are not used).
+``raw`` and ``cosa``: the surrogates' generic feature sets (:mod:`surrogates.features`, docs/surrogates.md) of the
+same rows, the "learned alone" predictors' inputs.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from looplab.archspec import DIMS
 from looplab.errors import LooplabError
 from surrogates.rtl.data import RtlData
 
@@ -33,7 +31,7 @@ LEVELS = ("Registers", "Accumulator", "Scratchpad", "DRAM")
 R, S, P, Q, C, K, N = range(7)
 W, I, O = range(3)
 REG, ACC, SP, DRAM = range(4)
-FEATURE_SETS = ("rtl", "raw")
+FEATURE_SETS = ("rtl", "raw", "cosa")
 
 
 def _lg(x: np.ndarray) -> np.ndarray:
@@ -104,29 +102,16 @@ def rtl_features(d: RtlData, array_dim: int = 16) -> pd.DataFrame:
     return pd.DataFrame(f)
 
 
-def raw_features(d: RtlData) -> pd.DataFrame:
-    """The ``raw`` feature set: layer dims, per-level temporal and spatial factors (log2) and loop ranks."""
-    f: dict[str, np.ndarray] = {}
-    for j, k in enumerate(("R", "S", "P", "Q", "C", "K", "N")):
-        f[f"log_{k}"] = _lg(d.dims[:, j])
-    f["stride"] = d.dims[:, 7].astype(float)
-    for lv, name in enumerate(LEVELS):
-        for j, dim in enumerate(DIMS):
-            f[f"t_{name}_{dim}"] = _lg(d.temporal[:, lv, j])
-            if lv in (ACC, SP):
-                f[f"s_{name}_{dim}"] = _lg(d.spatial[:, lv, j])
-            # rank of the dim in the level's loop order (0 = innermost)
-            f[f"rank_{name}_{dim}"] = np.argmax(d.perm[:, lv, :] == j, axis=1).astype(float)
-    return pd.DataFrame(f)
-
-
 def design_matrix(d: RtlData, kind: str = "rtl", array_dim: int = 16) -> pd.DataFrame:
     """The feature set ``kind`` plus ``log_ana`` (log2 analytical cycles), the input of
     :class:`surrogates.rtl.estimators.RtlLatencyRegressor`."""
     if kind == "rtl":
         return rtl_features(d, array_dim)
-    if kind == "raw":
-        out = raw_features(d)
+    if kind in ("raw", "cosa"):
+        from surrogates.features import features
+
+        names, F = features(d.design, kind)
+        out = pd.DataFrame(np.asarray(F, float), columns=names)
         out.insert(0, "log_ana", _lg(d.ana_cycles))
         return out
     raise LooplabError(f"unknown RTL feature set {kind!r} (choose from {', '.join(FEATURE_SETS)})", "--features")
