@@ -374,14 +374,34 @@ def _isnan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
+def dosa_arch(params: dict[str, Any], bandwidths: dict[str, dict[str, float]],
+              where: str = "DOSA row") -> tuple[str, ArchSpec]:
+    """(name, architecture) of a DOSA row: looplab's Gemmini template at the row's sizes (``params`` as from
+    :func:`mappers.dosa.dosa_arch_params`), with the row's ``bandwidths`` (:func:`mappers.dosa.dosa_bandwidths`)
+    where they differ from the template (the name then ends in ``_bw_...``)."""
+    from looplab.archspec import with_bandwidths
+    from mappers.dosa import GEMMINI_LEVELS
+
+    name = "gemmini_pe{pe_dim}_sp{sp_kib}_acc{acc_kib}".format(**params)
+    arch = _arch_from_params("gemmini", params, name)
+    if tuple(arch.storage_names) != GEMMINI_LEVELS:
+        raise LooplabError(f"gemmini levels {arch.storage_names} differ from DOSA's {GEMMINI_LEVELS}", where)
+    differ = {lv: dict(b) for lv, b in bandwidths.items()
+              if any(getattr(arch.level(lv), k) != v for k, v in b.items())}
+    if differ:
+        arch = with_bandwidths(arch, differ)
+        name += "_bw_" + "_".join(f"{lv}-" + "-".join(f"{k.split('_')[0]}{v:g}" for k, v in sorted(b.items()))
+                                  for lv, b in sorted(differ.items()))
+    return name, arch
+
+
 def load_dosa(path: Path, estimated_ert: bool = True, limit: int | None = None) -> list[Group]:
     """Groups of a DOSA dataset CSV (Gemmini-like; every row is a valid mapping; ``target.energy`` in uJ).
 
     Each row's architecture is looplab's Gemmini template at the row's sizes, with the row's
     ``arch.mem<i>_*_bandwidth`` columns where they differ from the template.
     """
-    from looplab.archspec import with_bandwidths
-    from mappers.dosa import GEMMINI_LEVELS, dosa_timeloop_cycles, iter_dosa_csv
+    from mappers.dosa import dosa_timeloop_cycles, iter_dosa_csv
     from mappers.mapping import MappingBatch
 
     by_key: dict[tuple, list] = defaultdict(list)
@@ -395,19 +415,7 @@ def load_dosa(path: Path, estimated_ert: bool = True, limit: int | None = None) 
     groups = []
     for (pkey, bw, dims_t), rows in by_key.items():
         if (pkey, bw) not in archs:
-            params = dict(pkey)
-            name = "gemmini_pe{pe_dim}_sp{sp_kib}_acc{acc_kib}".format(**params)
-            arch = _arch_from_params("gemmini", params, name)
-            if tuple(arch.storage_names) != GEMMINI_LEVELS:
-                raise LooplabError(f"gemmini levels {arch.storage_names} differ from DOSA's {GEMMINI_LEVELS}",
-                                   str(path))
-            differ = {lv: dict(b) for lv, b in bw
-                      if any(getattr(arch.level(lv), k) != v for k, v in b)}
-            if differ:
-                arch = with_bandwidths(arch, differ)
-                name += "_bw_" + "_".join(f"{lv}-" + "-".join(f"{k.split('_')[0]}{v:g}" for k, v in sorted(b.items()))
-                                          for lv, b in sorted(differ.items()))
-            archs[(pkey, bw)] = (name, arch)
+            archs[(pkey, bw)] = dosa_arch(dict(pkey), {lv: dict(b) for lv, b in bw}, str(path))
         name, arch = archs[(pkey, bw)]
         ert, src = erts.get(pkey, arch, None)
         for r in rows:

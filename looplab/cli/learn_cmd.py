@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", default=None, help="feature set (raw|cosa; rtl models have their own default)")
     p.add_argument("--target", default=None, choices=TARGETS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scaling", default=None, choices=("roofline", "none"),
+                   help="surrogates: fit cycles / ideal compute time and energy / MAC (roofline, default) or the "
+                        "raw target (none)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
