@@ -65,6 +65,16 @@ def _row_costs(lc: LevelCosts, row: int) -> LevelCosts:
                       float(e_mac[row]) if e_mac.ndim else float(e_mac), lc.mac_instances)
 
 
+def _cost_groups(lc: LevelCosts, rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` split into groups with equal per-level costs (one group when ``lc`` is per level)."""
+    if np.ndim(lc.block) == 1 or not len(rows):
+        return [rows] if len(rows) else []
+    keys = np.concatenate([np.asarray(getattr(lc, f))[rows].reshape(len(rows), -1) for f in
+                           ("block", "e_read", "e_write", "e_update", "read_bw", "write_bw", "shared_bw", "e_mac")], 1)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    return [rows[inv.ravel() == g] for g in range(int(inv.max()) + 1)]
+
+
 def _take(st: NestStats, rows: np.ndarray) -> NestStats:
     """The statistics of ``rows`` only."""
     return dataclasses.replace(st, **{f.name: getattr(st, f.name)[rows] for f in dataclasses.fields(st)
@@ -196,11 +206,12 @@ def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBat
     if bool(linked.any()):
         exact, exact_c = np.zeros(B), np.zeros(B)
         e_row = (computes.detach() * e_mac).numpy()
-        for r in np.flatnonzero(linked.numpy()):
-            co = costs(_take(st, np.array([r])), _row_costs(lc, int(r)))
-            # the MAC energy from the row's own factors (rows may be different layers with the same strides)
-            exact[r] = co.energy[0] - co.energy_mac[0] + e_row[r]
-            exact_c[r] = co.cycles[0]
+        rows = np.flatnonzero(linked.numpy())
+        for group in _cost_groups(lc, rows):
+            co = costs(_take(st, group), _row_costs(lc, int(group[0])))
+            # the MAC energy from the rows' own factors (rows may be different layers with the same strides)
+            exact[group] = co.energy - co.energy_mac + e_row[group]
+            exact_c[group] = co.cycles
         exact, exact_c = T_(exact), T_(exact_c)
         energy = torch.where(linked, energy + (exact - energy).detach(), energy)
         cycles = torch.where(linked, cycles + (exact_c - cycles).detach(), cycles)

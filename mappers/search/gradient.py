@@ -40,6 +40,7 @@ from mappers.validity import tile_sizes
 
 SETTINGS = {"starts": 8, "steps_per_round": 20, "max_steps": 100, "lr": 0.15, "init_samples": 64, "share_floor": 0.05}
 DEBUG = False
+SNAP = True
 _D = {d: i for i, d in enumerate(DIMS)}
 
 
@@ -325,7 +326,8 @@ def run(net: Network, space: Any, archs: Any, tracker: Tracker, seed: int, start
             if DEBUG:
                 print("round", s, None if design is None else f"{design.edp:.3g}", cfgs[s].to_params())
         perms = np.stack([b.perm for b in batches], 1).astype(np.int8)
-        with torch.no_grad():
-            theta.copy_(_theta_from(pb, batches, SETTINGS["share_floor"]))
+        if SNAP:
+            with torch.no_grad():
+                theta.copy_(_theta_from(pb, batches, SETTINGS["share_floor"]))
         rounds += 1
     return {"starts": S, "steps": step, "rounds": rounds, "steps_per_round": steps_per_round, "lr": lr}
