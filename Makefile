@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench timeloop-sweep report docker-build docker-test docker-sweep clean
+.PHONY: setup demo test live-test fuzz lint bench timeloop-sweep report docker-build docker-test docker-sweep clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,cluster]'
 	touch $(STAMP)
 
+# With LOOPLAB_SIMULATORS=DIR (a simulator bundle: bin/, problem-shapes/, py/, install.sh) setup also installs the
+# bundle's Python parts (Accelergy + plug-ins, pytimeloop) into the venv, offline; `make test` then runs the
+# live tests (tests/conftest.py finds the simulators). See docs/timeloop.md.
 setup: $(STAMP)
+	@if [ -n "$$LOOPLAB_SIMULATORS" ]; then PYTHON=$(BIN)/python bash "$$LOOPLAB_SIMULATORS/install.sh"; fi
 
 demo: $(STAMP)
 	$(BIN)/looplab demo --out $(OUT)/demo
@@ -23,6 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra
+
+live-test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m "timeloop or pytimeloop"
+
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_timeloop.py --points $${POINTS:-10000} --jobs $${JOBS:-2} --out $(OUT)/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

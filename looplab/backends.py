@@ -86,7 +86,7 @@ class TimeloopBackend:
 
 
 class PytimeloopBackend:
-    """timeloop-python bindings in this process (engine set up once per architecture per process)."""
+    """timeloop-python bindings, one worker process per architecture (``looplab.timeloop.pytimeloop_backend``)."""
 
     name = "pytimeloop"
 
@@ -109,7 +109,8 @@ class PytimeloopBackend:
         ert, art, failure = _tables(arch_yaml, ert, art, self.cache_dir, self.name)
         if failure is not None:
             return failure
-        return pytimeloop_backend.evaluate(Path(arch_yaml), Path(problem_yaml), Path(mapping_yaml), ert, art)
+        return pytimeloop_backend.evaluate(Path(arch_yaml), Path(problem_yaml), Path(mapping_yaml), ert, art,
+                                           timeout_s=timeout_s)
 
 
 class AnalyticalBackend:
@@ -139,6 +140,9 @@ _BACKENDS = {"timeloop": TimeloopBackend, "pytimeloop": PytimeloopBackend, "anal
 
 def get_backend(name: str, **options) -> Backend:
     """A backend by name; ``options`` go to its constructor (e.g. ``cache_dir``, ``workdir_root``)."""
+    from looplab.timeloop.discover import activate
+
+    activate()  # LOOPLAB_SIMULATORS=DIR / TIMELOOP_DIR (idempotent)
     try:
         cls = _BACKENDS[name]
     except KeyError:

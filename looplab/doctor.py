@@ -173,8 +173,26 @@ def check_pytimeloop() -> ToolStatus:
                       hint="" if ok else HINTS["pytimeloop"])
 
 
+def check_problem_shapes() -> ToolStatus:
+    """Timeloop reads ``cnn_layer.yaml`` from ``$TIMELOOP_DIR/problem-shapes`` (no fallback in these builds)."""
+    from looplab.timeloop.discover import ENV_VAR
+
+    src = f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else f"PATH ({ENV_VAR} unset)"
+    tdir = os.environ.get("TIMELOOP_DIR")
+    shapes = Path(tdir) / "problem-shapes" if tdir else None
+    if shapes is not None and (shapes / "cnn_layer.yaml").is_file():
+        return ToolStatus("problem-shapes", True, path=str(shapes), detail=f"simulators via {src}")
+    return ToolStatus("problem-shapes", False, detail=f"simulators via {src}; TIMELOOP_DIR="
+                      f"{tdir or '(unset)'} has no problem-shapes/cnn_layer.yaml",
+                      hint=f"set {ENV_VAR}=DIR (a folder with bin/ and problem-shapes/) or TIMELOOP_DIR")
+
+
 def collect() -> list[ToolStatus]:
-    return [check_binary("timeloop-model"), check_binary("timeloop-mapper"), check_accelergy(), check_pytimeloop()]
+    from looplab.timeloop.discover import activate
+
+    activate()
+    return [check_binary("timeloop-model"), check_binary("timeloop-mapper"), check_accelergy(), check_pytimeloop(),
+            check_problem_shapes()]
 
 
 def format_text(statuses: list[ToolStatus]) -> str:

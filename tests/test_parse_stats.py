@@ -43,7 +43,8 @@ def test_eval_result_from_stats(full_runs):
         st = record["stats"]
         assert res.valid is True and res.error_kind is None
         assert (res.cycles, res.energy_pJ, res.utilization, res.computes) == (
-            st["cycles"], st["energy_pJ"], st["utilization"], st["computes"])
+            st["cycles"], st["energy_pJ_levels_sum"], st["utilization"], st["computes"])
+        assert res.extra["stats"]["energy_pJ"] == st["energy_pJ"]  # the summary line, 0.01 uJ, kept aside
         for level, rec in st["levels"].items():
             assert res.levels[level].cycles == rec["cycles"]
             for ds, rds in rec["dataspaces"].items():

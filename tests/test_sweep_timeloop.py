@@ -61,8 +61,9 @@ def test_missing_timeloop_is_one_clear_error(tmp_path, monkeypatch):
 @pytest.mark.timeloop
 @pytest.mark.skipif(shutil.which("timeloop-model") is None or shutil.which("accelergy") is None,
                     reason="needs the real timeloop-model and accelergy on PATH")
-def test_sweep_rows_equal_direct_timeloop_model(tmp_path):
+def test_sweep_rows_equal_direct_timeloop_model(tmp_path, monkeypatch, live_cache):
     """Every row of a small real-Timeloop sweep equals a direct timeloop-model run of the row's own files."""
+    monkeypatch.setenv("LOOPLAB_CACHE", str(live_cache))  # Accelergy once per architecture per session
     from looplab.backends import get_backend
     from looplab.sweep.sources import problem_yaml_text, resolve_layers
 

@@ -1,23 +1,26 @@
-"""The pytimeloop backend's plain-Python parts. The real bindings are absent here, so a stand-in ``bindings``
-module (Configurator / Engine with the timeloop-python method names) checks only the plumbing: status -> result,
-one engine per architecture per process, and that ``pretty_print_stats`` text goes through the stats parser."""
+"""The pytimeloop backend's plumbing: status -> result, one worker process per architecture, the worker's
+protocol surviving Timeloop's prints on fd 1, and every failure typed (crash, timeout, rejected input).
+
+The real worker script runs here against a stand-in ``bindings`` module (tests/fakes/pybindings) that dies as
+the real build does when its rules are broken (workload before ArchSpecs, one ArchSpecs per process, never
+destroy an Engine). The live comparison with recorded cases is in tests/test_live_backends.py."""
 
 from __future__ import annotations
 
 import json
-import sys
-import types
-from types import SimpleNamespace
+import os
+from pathlib import Path
 
 import pytest
 
 from looplab.timeloop import pytimeloop_backend as ptl
 
+FAKE_BINDINGS = Path(__file__).parent / "fakes" / "pybindings"
+
 
 def test_status_to_result():
-    ok = SimpleNamespace(success=True, fail_reason="")
-    bad = SimpleNamespace(success=False, fail_reason="mapped tile size 448 exceeds buffer capacity 64")
     names = ["MACC", "Registers", "AccumulationBuffer"]
+    ok, bad = [True, ""], [False, "mapped tile size 448 exceeds buffer capacity 64"]
     assert ptl.status_to_result([ok, ok, ok], names) is None
     res = ptl.status_to_result([ok, ok, bad], names)
     assert (res.valid, res.failed_level, res.error_kind, res.extra["mapped"], res.extra["available"]) == (
@@ -26,85 +29,83 @@ def test_status_to_result():
                                    "buffer capacity 64"]
 
 
-def test_combined_yaml_and_key(ref_dir, tmp_path):
+def test_tables_key(ref_dir):
     d = ref_dir / "full" / "00_simba_final_8x8_resnet50._outputs_input.76_valid"
-    text, key = ptl.combined_yaml(d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml",
-                                  d / "ART.yaml")
-    import yaml
-
-    doc = yaml.safe_load(text)
-    assert {"architecture", "problem", "mapping", "ERT", "ART"} <= set(doc)
     other = ref_dir / "full" / "05_simba_final_resnet50._outputs_input.76_valid"
-    _, key2 = ptl.combined_yaml(d / "arch.yaml", other / "problem.yaml", other / "mapping.yaml", d / "ERT.yaml",
-                                d / "ART.yaml")
-    assert key == key2  # the engine cache key ignores problem and mapping
-    _, key3 = ptl.combined_yaml(other / "arch.yaml", other / "problem.yaml", other / "mapping.yaml",
-                                other / "ERT.yaml", other / "ART.yaml")
-    assert key3 != key
+    key = ptl.tables_key(d / "arch.yaml", d / "ERT.yaml", d / "ART.yaml")
+    assert key == ptl.tables_key(d / "arch.yaml", d / "ERT.yaml", d / "ART.yaml")
+    assert key != ptl.tables_key(other / "arch.yaml", other / "ERT.yaml", other / "ART.yaml")
+    assert key != ptl.tables_key(d / "arch.yaml", d / "ERT.yaml", None)
 
 
 @pytest.fixture
-def stand_in_bindings(monkeypatch):
-    calls = {"engines": 0}
-    state = {"status": [], "stats": ""}
-
-    class Configurator:
-        @staticmethod
-        def from_yaml_str(text):
-            assert "ERT:" in text and "mapping:" in text
-            return SimpleNamespace(get_arch_specs=lambda: SimpleNamespace(level_names=lambda: ["MACC", "Buf"]),
-                                   get_mapping=lambda: "m", get_workload=lambda: "w", get_sparse_opts=lambda: "s")
-
-    class Engine:
-        def __init__(self, specs):
-            calls["engines"] += 1
-
-        def evaluate(self, mapping, workload, sparse_opts, break_on_failure=True):
-            assert (mapping, workload, sparse_opts, break_on_failure) == ("m", "w", "s", True)
-            return state["status"]
-
-        def pretty_print_stats(self):
-            return state["stats"]
-
-    bindings = types.ModuleType("bindings")
-    config = types.ModuleType("bindings.config")
-    model = types.ModuleType("bindings.model")
-    config.Configurator, model.Engine = Configurator, Engine
-    bindings.config, bindings.model = config, model
-    for name, mod in (("bindings", bindings), ("bindings.config", config), ("bindings.model", model)):
-        monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr(ptl, "_ENGINES", {})
-    return calls, state
+def stand_in(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", f"{FAKE_BINDINGS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setattr(ptl, "available", lambda: True)
+    monkeypatch.setattr(ptl, "_WORKERS", type(ptl._WORKERS)())
+    yield
+    ptl.close_all()
 
 
-def test_evaluate_plumbing(stand_in_bindings, ref_dir, ref_cases):
-    calls, state = stand_in_bindings
-    index = json.loads((ref_dir / "full" / "index.json").read_text())
-    e = next(x for x in index if x["valid"])
+def _valid_case(ref_dir, ref_cases):
+    e = next(x for x in json.loads((ref_dir / "full" / "index.json").read_text()) if x["valid"])
     d = ref_dir / "full" / e["dir"]
-    args = (d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml", d / "ART.yaml")
-    state["status"] = [SimpleNamespace(success=True, fail_reason=""), SimpleNamespace(success=False, fail_reason=
-                       "mapped tile size 9 exceeds buffer capacity 8")]
-    res = ptl.evaluate(*args)
-    assert (res.valid, res.failed_level, res.error_kind, res.backend) == (False, "Buf", "capacity", "pytimeloop")
-    state["status"] = [SimpleNamespace(success=True, fail_reason="")] * 2
-    state["stats"] = (d / "timeloop-model.stats.txt").read_text()  # recorded text, replayed through the parser
-    res = ptl.evaluate(*args)
     rec = next(c for c in ref_cases if c["case_id"] == e["case_id"])
-    assert (res.valid, res.cycles, res.energy_pJ, res.backend) == (True, rec["stats"]["cycles"],
-                                                                   rec["stats"]["energy_pJ"], "pytimeloop")
-    assert calls["engines"] == 1  # one engine for the architecture, reused
-    state["stats"] = "garbage"
-    assert ptl.evaluate(*args).error_kind == "garbage"
-    assert calls["engines"] == 1
+    return d, rec, (d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml", d / "ART.yaml")
 
 
-def test_engine_is_renewed_after_bounded_reuse(stand_in_bindings, ref_dir, monkeypatch):
-    calls, state = stand_in_bindings
-    monkeypatch.setattr(ptl, "ENGINE_REUSE", 2)
-    d = ref_dir / "full" / "06_arch1_resnet50._outputs_input.39_invalid-capacity"
-    state["status"] = [SimpleNamespace(success=False, fail_reason="mapped tile size 448 exceeds buffer capacity 64")]
+def test_worker_plumbing(stand_in, monkeypatch, ref_dir, ref_cases):
+    d, rec, args = _valid_case(ref_dir, ref_cases)
+    monkeypatch.setenv("LOOPLAB_FAKE_STATS", str(d / "timeloop-model.stats.txt"))  # recorded text, replayed
+    monkeypatch.setenv("LOOPLAB_FAKE_PTL", "ok")
+    for _ in range(3):  # the stand-in dies if a second ArchSpecs is built in one process
+        res = ptl.evaluate(*args)
+        assert (res.valid, res.cycles, res.energy_pJ, res.backend) == (
+            True, rec["stats"]["cycles"], rec["stats"]["energy_pJ_levels_sum"], "pytimeloop")
+    assert len(ptl._WORKERS) == 1
+    pid = next(iter(ptl._WORKERS.values())).proc.pid
+    monkeypatch.setenv("LOOPLAB_FAKE_PTL", "invalid")  # seen by workers started from now on
+    # other tables = another key = a second worker; the first one stays
+    res = ptl.evaluate(args[0], args[1], args[2], args[3], None)
+    assert (res.valid, res.failed_level, res.error_kind) == (False, "Buf", "capacity")
+    assert len(ptl._WORKERS) == 2 and next(iter(ptl._WORKERS.values())).proc.pid == pid
+
+
+def test_worker_failures_are_typed(stand_in, monkeypatch, ref_dir, ref_cases):
+    _, _, args = _valid_case(ref_dir, ref_cases)
+    monkeypatch.setenv("LOOPLAB_FAKE_PTL", "segv")
+    res = ptl.evaluate(*args)
+    assert (res.valid, res.error_kind) == (None, "crash") and "SIGSEGV" in res.reason
+    assert "fake engine evaluating" in res.reason  # the native output that preceded the crash
+    assert not ptl._WORKERS
+    monkeypatch.setenv("LOOPLAB_FAKE_PTL", "reject")
+    res = ptl.evaluate(*args)
+    assert (res.valid, res.error_kind) == (False, "parse") and "no such level" in res.reason
+    monkeypatch.setenv("LOOPLAB_FAKE_PTL", "hang")
+    ptl.close_all()
+    res = ptl.evaluate(*args, timeout_s=1.5)
+    assert (res.valid, res.error_kind) == (None, "timeout") and res.wall_s < 30
+    assert not ptl._WORKERS
+
+
+def test_worker_recycled_after_bounded_reuse(stand_in, monkeypatch, ref_dir, ref_cases):
+    d, _, args = _valid_case(ref_dir, ref_cases)
+    monkeypatch.setenv("LOOPLAB_FAKE_STATS", str(d / "timeloop-model.stats.txt"))
+    monkeypatch.setattr(ptl, "WORKER_REUSE", 2)
+    pids = set()
     for _ in range(5):
-        res = ptl.evaluate(d / "arch.yaml", d / "problem.yaml", d / "mapping.yaml", d / "ERT.yaml", d / "ART.yaml")
-        assert res.failed_level == "MACC" and res.error_kind == "capacity"
-    assert calls["engines"] == 3  # evaluations 1-2, 3-4, 5
+        assert ptl.evaluate(*args).valid is True
+        pids.add(next(iter(ptl._WORKERS.values())).proc.pid)
+    assert len(pids) == 3  # evaluations 1-2, 3-4, 5
+
+
+def test_missing_bindings(monkeypatch, ref_dir, ref_cases):
+    monkeypatch.setattr(ptl, "available", lambda: False)
+    _, _, args = _valid_case(ref_dir, ref_cases)
+    res = ptl.evaluate(*args)
+    assert (res.valid, res.error_kind) == (None, "missing_binary")
+
+
+def test_reply_to_result_garbage():
+    res = ptl.reply_to_result({"status": [[True, ""]], "levels": ["MACC"], "stats": "garbage"}, 0.1)
+    assert (res.valid, res.error_kind) == (None, "garbage")

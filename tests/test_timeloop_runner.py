@@ -158,3 +158,14 @@ def test_classify_precedence():
     assert classify(RunOutput(None, "", err, 5.0, True, None), timeout_s=5).error_kind == "timeout"
     res = classify(RunOutput(1, "", "ERROR: Mapping violates architecture constraints.\n", 0.1, False, None))
     assert (res.valid, res.error_kind) == (False, "constraint")
+
+
+def test_missing_problem_shapes_is_an_installation_failure_not_an_invalid_mapping():
+    """Without TIMELOOP_DIR these builds print an ERROR about problem shapes: that must never become a label."""
+    from looplab.timeloop.runner import RunOutput, classify
+
+    text = ("ERROR: problem shape files: cnn_layer.yaml cnn_layer.cfg not found in problem dir search path:\n"
+            "    /opt//simbuild/src/timeloop/problem-shapes\n")
+    for rc in (0, 1):
+        res = classify(RunOutput(rc, text, "", 0.1, False, None))
+        assert (res.valid, res.error_kind) == (None, "missing_binary") and "TIMELOOP_DIR" in res.reason

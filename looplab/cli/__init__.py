@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from looplab.timeloop.discover import activate
+
+        activate()  # LOOPLAB_SIMULATORS=DIR, TIMELOOP_DIR, Accelergy beside this interpreter
         return int(args.func(args) or 0)
     except LooplabError as exc:
         print(f"looplab: error: {exc}", file=sys.stderr)

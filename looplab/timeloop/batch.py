@@ -190,11 +190,14 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
         drop_failed(out_path)
     done = done_ids(out_path)
     todo = [c for c in cases if _id_key(c["id"]) not in done]
+    if backend == "pytimeloop":  # one worker process per architecture: keep each architecture's cases together
+        todo.sort(key=lambda c: (c["arch"], c.get("ert") or "", c.get("art") or ""))
     summary = BatchSummary(total=len(cases), skipped=len(cases) - len(todo))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 5.0)  # a log file: a line every few seconds
     with open(out_path, "a") as out:
         def emit(row: dict[str, Any]) -> None:
             out.write(json.dumps(row) + "\n")
@@ -213,7 +216,7 @@ def run_batch(cases_path: Path, out_path: Path, backend: str = "timeloop", jobs:
             bar.update(1)
             bar.set_postfix(valid=summary.valid, invalid=summary.invalid, failed=summary.failed, refresh=False)
 
-        if jobs <= 1 and backend != "pytimeloop":  # subprocess/analytical backends are safe to run inline
+        if jobs <= 1:  # every backend isolates native crashes in its own child processes: safe inline
             for case in todo:
                 emit(evaluate_case(backend, options, case, timeout_s))
         else:

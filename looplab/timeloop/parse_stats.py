@@ -182,7 +182,10 @@ def energy_by_action(stats: dict[str, Any]) -> dict[str, float]:
 
 
 def stats_to_result(stats: dict[str, Any], backend: str = "timeloop") -> EvalResult:
-    """A valid EvalResult from ``parse_stats_dict`` output; the full dict is kept in ``extra["stats"]``."""
+    """A valid EvalResult from ``parse_stats_dict`` output; the full dict is kept in ``extra["stats"]``.
+
+    ``energy_pJ`` is the sum of every level's printed energies (each to 0.01 pJ), not the summary line's
+    ``Energy: X uJ``, which is rounded to 0.01 uJ (up to ~1e-4 relative off)."""
     levels: dict[str, LevelStats] = {}
     for name, lv in stats["levels"].items():
         tensors = {ds_name: TensorStats(reads=ds.get("reads", 0), fills=ds.get("fills", 0),
@@ -193,7 +196,7 @@ def stats_to_result(stats: dict[str, Any], backend: str = "timeloop") -> EvalRes
                    for ds_name, ds in lv["dataspaces"].items()}
         levels[name] = LevelStats(cycles=lv.get("cycles"), energy_pJ=level_energy(lv), tensors=tensors)
     return EvalResult(
-        valid=True, backend=backend, cycles=int(stats["cycles"]), energy_pJ=stats["energy_pJ"],
+        valid=True, backend=backend, cycles=int(stats["cycles"]), energy_pJ=stats["energy_pJ_levels_sum"],
         utilization=stats["utilization"], computes=int(stats["computes"]),
         energy_by_level={name: lv.energy_pJ for name, lv in levels.items()},
         energy_by_action=energy_by_action(stats), levels=levels,

@@ -32,6 +32,9 @@ from looplab.timeloop.parse_stats import parse_stats_text
 BINARY = "timeloop-model"
 STATS_FILE = "timeloop-model.stats.txt"
 ACCELERGY_FAILED = "Failed to run Accelergy"
+SHAPES_MISSING = "problem shape files"  # "ERROR: problem shape files: cnn_layer.yaml ... not found in ... path"
+SHAPES_HINT = ("Timeloop cannot find its problem shapes: set TIMELOOP_DIR to the folder holding problem-shapes/ "
+               "(or LOOPLAB_SIMULATORS=DIR; see `looplab doctor`)")
 INPUT_NAMES = ("arch.yaml", "problem.yaml", "mapping.yaml", "ERT.yaml", "ART.yaml")
 _TAIL = 400
 
@@ -103,6 +106,8 @@ def classify(run: RunOutput, backend: str = "timeloop", timeout_s: float | None 
         line = next(ln for ln in both.splitlines() if ACCELERGY_FAILED in ln)
         return failure("accelergy", f"{line.strip()} (exit status {run.returncode}); pass a cached ERT/ART "
                                     "(looplab.timeloop.accelergy.ensure_ert) or fix the architecture")
+    if SHAPES_MISSING in both and "not found" in both:  # the installation, not the mapping
+        return failure("missing_binary", f"{SHAPES_HINT}; {_tail(both)}")
     err = find_error(run.stderr, run.stdout)
     if err is not None and err.level is not None:
         return EvalResult(valid=False, backend=backend, failed_level=err.level, reason=err.reason,
