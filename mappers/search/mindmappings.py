@@ -26,8 +26,8 @@ from mappers.search import gradient as grad
 from mappers.search.budget import Tracker
 from mappers.search.network import Design, Network, network_cost
 
-SETTINGS = {"train_share": 0.5, "train_designs": 10, "hidden": (256, 256, 128), "epochs": 60, "starts": 8,
-            "round_every": 10, "lr": 0.1, "max_steps": 400}
+SETTINGS = {"train_share": 0.5, "train_designs": 10, "max_train_points": 20_000, "hidden": (256, 256, 128),
+            "epochs": 30, "starts": 8, "round_every": 10, "lr": 0.1, "max_steps": 200}
 
 
 class MLPSurrogate(RegressorMixin, BaseEstimator):
@@ -121,6 +121,9 @@ def run(net: Network, space: Any, archs: Any, tracker: Tracker, seed: int, **opt
     n_designs = cfg["train_designs"]
     k = max(1, int(tracker.budget * cfg["train_share"]) // n_designs)
     X, Y = _training_set(net, space, archs, tracker, n_designs, k, rng)
+    if len(X) > cfg["max_train_points"]:  # a random subset keeps the fit's time bounded
+        keep = rng.choice(len(X), size=cfg["max_train_points"], replace=False)
+        X, Y = X[keep], Y[keep]
     model = MLPSurrogate(hidden=tuple(cfg["hidden"]), epochs=cfg["epochs"], random_state=seed).fit(X, Y)
     # surrogate-driven mapping-first search
     big = space.infer(max(space.choices["pe_dim"]), 2 ** 30, 2 ** 30)
