@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def cosearch(args: argparse.Namespace) -> None:
             print(f"[{time.monotonic() - t0:6.0f} s] {r['network']:10s} seed {r['seed']}: {edps}  "
                   f"({r['wall_s']:.0f} s)", flush=True)
     wall = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, collected when the pool shut down
+    cpu = ru.ru_utime + ru.ru_stime
     print(f"\nbest EDP of each baseline / gradient's (geometric mean over {len(runs)} runs; min - max):")
     for m in METHODS[1:]:
         ratios = [r[m]["best_edp"] / r["gradient"]["best_edp"] for r in runs]
@@ -82,8 +85,9 @@ def cosearch(args: argparse.Namespace) -> None:
     print("mean evaluations used: " + ", ".join(f"{m} {v:.0f}" for m, v in evals.items()))
     print("mean wall per run (s): " + ", ".join(f"{m} {sum(r[m]['wall_s'] for r in runs) / len(runs):.1f}"
                                                for m in METHODS))
-    print(f"whole comparison: {wall:.0f} s wall ({wall / 60:.1f} min); load average now {os.getloadavg()[0]:.1f}")
-    (out / "bench.json").write_text(json.dumps({"runs": runs, "wall_s": wall}, indent=1, default=str))
+    print(f"whole comparison: {wall:.0f} s wall ({wall / 60:.1f} min); CPU time of the workers {cpu:.0f} s "
+          f"(= {cpu / 2 / 60:.1f} min on 2 otherwise idle cores); load average now {os.getloadavg()[0]:.1f}")
+    (out / "bench.json").write_text(json.dumps({"runs": runs, "wall_s": wall, "cpu_s": cpu}, indent=1, default=str))
 
 
 def _timeloop(arch: Path, problem: Path, mapping: Path, ert: Path, art: Path, cwd: Path) -> tuple[int, float] | None:
