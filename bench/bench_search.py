@@ -60,7 +60,8 @@ def cosearch(args: argparse.Namespace) -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     runs = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        futs = [pool.submit(_one, n, s, args.budget, args.energy, str(out / f"{n}_s{s}")) for n in nets for s in seeds]
+        futs = [pool.submit(_one, n, s, args.budget, args.energy, str(out / f"{n}_s{s}"))
+                for s in seeds for n in nets]  # seed-major: every network early
         for f in as_completed(futs):
             r = f.result()
             runs.append(r)
