@@ -197,7 +197,10 @@ def test_search_writes_every_output_and_the_files_agree(tiny_workload, tmp_path)
     summary = run_search(tiny_workload, out, ["gradient", "random", "bo", "botorch", "mindmappings"],
                          budget=400, seed=0, energy="estimator", progress=False, options=opts)
     assert (out / "convergence.png").stat().st_size > 0 and "## Settings" in (out / "report.md").read_text()
-    assert json.loads((out / "summary.json").read_text())["random"]["evaluations"] == 400
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert set(on_disk) == {"gradient", "random", "bo", "botorch", "mindmappings"}
+    assert on_disk["random"]["evaluations"] == 400
+    assert json.loads((out / "run.json").read_text())["final_energy"] == "estimator"
     for m in ("gradient", "random", "bo", "botorch", "mindmappings"):
         r = summary[m]
         assert r["evaluations"] <= 400 and r["best_edp"] is not None, m

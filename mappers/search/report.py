@@ -10,7 +10,9 @@ from typing import Any
 from mappers.search.budget import __doc__ as EVALUATION_DOC
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+def write_summary(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """``out/summary.json`` (``{method: {...}}``) and ``out/run.json`` (workload, budget, seed, energy tables)."""
+    (out / "run.json").write_text(json.dumps(meta, indent=1))
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=1, default=str))
     return path
@@ -45,9 +47,8 @@ def _fmt(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, int | float) and x is not None else str(x)
 
 
-def write_report(out: Path, summary: dict[str, Any]) -> Path:
-    meta = summary["_run"]
-    methods = {k: v for k, v in summary.items() if not k.startswith("_")}
+def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> Path:
+    methods = summary
     lines = [f"# Co-search: {meta['workload']} on {meta['family']}", "",
              f"Budget {meta['budget']} evaluations, seed {meta['seed']}; energy tables during the search: "
              f"{meta['search_energy']}, for the reported designs: {meta['final_energy']}.", "",

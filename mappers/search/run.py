@@ -39,7 +39,8 @@ def final_energy(choice: str) -> str:
 def run_search(workload: str | Path, out: Path, methods: list[str], family: str = "gemmini", budget: int = 10_000,
                seed: int = 0, energy: str = "auto", progress: bool = True,
                options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Run ``methods`` at ``budget`` evaluations each; returns the summary written to ``out/summary.json``."""
+    """Run ``methods`` at ``budget`` evaluations each; returns the summary written to ``out/summary.json``
+    (``{method: {...}}``; the run's own settings go to ``out/run.json``)."""
     import torch
 
     from mappers.search.report import plot_convergence, write_report, write_summary
@@ -54,9 +55,9 @@ def run_search(workload: str | Path, out: Path, methods: list[str], family: str 
     final = archs if fe == "estimator" else ArchCache("accelergy")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"_run": {"workload": net.name, "family": family, "budget": budget, "seed": seed,
-                                        "layers": len(net.layers), "search_energy": "estimator",
-                                        "final_energy": fe}}
+    meta = {"workload": net.name, "family": family, "budget": budget, "seed": seed, "layers": len(net.layers),
+            "methods": methods, "search_energy": "estimator", "final_energy": fe}
+    summary: dict[str, Any] = {}
     traces = {}
     for m in methods:
         mod = importlib.import_module(METHODS[m])
@@ -72,7 +73,7 @@ def run_search(workload: str | Path, out: Path, methods: list[str], family: str 
             rec.update(best_edp=d.edp, cycles=d.latency, energy_pJ=d.energy, hardware=d.hardware.to_params(),
                        search_edp=tracker.best.edp)
         summary[m] = rec
-        write_summary(out, summary)
+        write_summary(out, summary, meta)
     plot_convergence(out, traces, f"{net.name} on {family}, seed {seed}")
-    write_report(out, summary)
+    write_report(out, summary, meta)
     return summary
