@@ -39,8 +39,6 @@ from mappers.search.network import Design, Network, network_cost
 from mappers.validity import tile_sizes
 
 SETTINGS = {"starts": 8, "steps_per_round": 20, "max_steps": 100, "lr": 0.15, "init_samples": 64, "share_floor": 0.05}
-DEBUG = False
-SNAP = True
 _D = {d: i for i, d in enumerate(DIMS)}
 
 
@@ -303,13 +301,9 @@ def run(net: Network, space: Any, archs: Any, tracker: Tracker, seed: int, start
         for _ in range(steps_per_round):
             opt.zero_grad()
             out = _forward(pb, theta, perms, cfgs)
-            lossv = _loss(pb, out, slopes)
-            lossv.backward()
+            _loss(pb, out, slopes).backward()
             with torch.no_grad():  # a start whose model value is not finite (rare corner of the STEs) stays put
                 theta.grad = torch.nan_to_num(theta.grad, nan=0.0, posinf=0.0, neginf=0.0)
-            if DEBUG:
-                lat, en, edp = network_cost(out["cycles"], out["energy"], torch.as_tensor(pb.net.counts))
-                print("step", step, np.round(np.log10(edp.detach().numpy()), 2), [c.to_params() for c in cfgs[:2]])
             opt.step()
             step += 1
             tracker.spend(S)
@@ -323,11 +317,8 @@ def run(net: Network, space: Any, archs: Any, tracker: Tracker, seed: int, start
             design = _choose_orders(pb, cfgs[s], batches, s, tracker)
             if design is not None:
                 tracker.spend(0, design)
-            if DEBUG:
-                print("round", s, None if design is None else f"{design.edp:.3g}", cfgs[s].to_params())
         perms = np.stack([b.perm for b in batches], 1).astype(np.int8)
-        if SNAP:
-            with torch.no_grad():
-                theta.copy_(_theta_from(pb, batches, SETTINGS["share_floor"]))
+        with torch.no_grad():  # continue from the rounded point
+            theta.copy_(_theta_from(pb, batches, SETTINGS["share_floor"]))
         rounds += 1
     return {"starts": S, "steps": step, "rounds": rounds, "steps_per_round": steps_per_round, "lr": lr}
