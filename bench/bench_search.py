@@ -167,17 +167,46 @@ def mapper(args: argparse.Namespace) -> None:
         rows.append({"layer": lay.name, "looplab": a, "timeloop_mapper": b, "checked": ok})
         print(f"{lay.name:34s} {a['edp']:12.4g} {a['wall_s']:7.1f} {b.get('edp') or float('nan'):20.4g} "
               f"{b['wall_s']:7.1f} {ratio:9.2f} {'yes' if ok else 'NO':>8s}", flush=True)
-    no_worse = sum(r["timeloop_mapper"].get("edp") is None or r["looplab"]["edp"] <= r["timeloop_mapper"]["edp"]
-                   for r in rows)
+    _mapper_summary(out, rows)
+    (out / "mapper.json").write_text(json.dumps(rows, indent=1, default=str))
+
+
+def _exact_edp(arch: Path, problem: Path, mapping: Path, ert: Path) -> float | None:
+    """EDP of a mapping file by the exact analytical model (so both mappers' results come from one evaluator)."""
+    from looplab.analytical import evaluate_files
+
+    if not mapping.is_file():
+        return None
+    r = evaluate_files(arch, problem, mapping, ert)
+    return float(r.cycles) * float(r.energy_pJ) if r.valid else None
+
+
+def _mapper_summary(out: Path, rows: list[dict]) -> None:
+    """Both mappers' best mappings scored by the same exact model; counts, ratios, wall times."""
+    ert = out / "ERT.yaml"
+    for i, r in enumerate(rows):
+        d = out / f"{i:02d}"
+        r["looplab_edp_exact"] = _exact_edp(out / "arch.yaml", d / "problem.yaml", d / "looplab" / "mapping.yaml", ert)
+        r["timeloop_mapper_edp_exact"] = _exact_edp(out / "arch.yaml", d / "problem.yaml",
+                                                    d / "timeloop-mapper" / "mapping.yaml", ert)
+    pairs = [(r["looplab_edp_exact"], r["timeloop_mapper_edp_exact"]) for r in rows]
+    no_worse = sum(b is None or a <= b for a, b in pairs)
+    equal = sum(b is not None and a == b for a, b in pairs)
     faster = sum(r["looplab"]["wall_s"] < r["timeloop_mapper"]["wall_s"] for r in rows)
-    ratios = [r["timeloop_mapper"]["edp"] / r["looplab"]["edp"] for r in rows if r["timeloop_mapper"].get("edp")]
-    gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios)) if ratios else float("nan")
-    print(f"\nlooplab's EDP no worse on {no_worse}/{len(rows)} layers (timeloop-mapper EDP / looplab's: geometric "
-          f"mean {gm:.2f}x, min {min(ratios):.3f}x); less wall time on {faster}/{len(rows)}; total wall "
-          f"looplab {sum(r['looplab']['wall_s'] for r in rows):.0f} s, timeloop-mapper "
+    ratios = [b / a for a, b in pairs if b]
+    gm = _gmean(ratios) if ratios else float("nan")
+    print(f"\nboth best mappings scored by the same exact model (analytical, equal to timeloop-model; the mapper's "
+          f"own stats.txt energies are printed rounded): looplab's EDP no worse on {no_worse}/{len(rows)} layers "
+          f"(equal on {equal}); timeloop-mapper EDP / looplab's: geometric mean {gm:.2f}x, min {min(ratios):.3f}x, "
+          f"max {max(ratios):.2f}x; less wall time on {faster}/{len(rows)}; total wall looplab "
+          f"{sum(r['looplab']['wall_s'] for r in rows):.0f} s, timeloop-mapper "
           f"{sum(r['timeloop_mapper']['wall_s'] for r in rows):.0f} s; looplab's mappings equal in timeloop-model: "
           f"{sum(r['checked'] for r in rows)}/{len(rows)}")
-    (out / "mapper.json").write_text(json.dumps(rows, indent=1, default=str))
+
+
+def mapper_summary(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    _mapper_summary(out, json.loads((out / "mapper.json").read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--threads", type=int, default=2)
     m.add_argument("--out", default="bench_mapper_out")
     m.set_defaults(func=mapper)
+    ms = sub.add_parser("mapper-summary", help="the summary of a finished mapper run")
+    ms.add_argument("dir")
+    ms.set_defaults(func=mapper_summary)
     args = p.parse_args(argv)
     args.func(args)
     return 0
