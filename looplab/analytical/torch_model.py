@@ -12,10 +12,12 @@ their value from the numpy model (straight-through as well).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
-from looplab.analytical.model import LevelCosts, _align, analyse, costs, layer_dims
+from looplab.analytical.model import LevelCosts, NestStats, _align, analyse, costs, layer_dims
 from looplab.analytical.nest import delta_sum, distinct_offsets, projection
 from looplab.archspec import ArchSpec
 from mappers.mapping import MappingBatch
@@ -53,13 +55,42 @@ def _replay(size: torch.Tensor, ext: torch.Tensor, dims: np.ndarray, n: torch.Te
     return size + D[:, M]
 
 
+def _row_costs(lc: LevelCosts, row: int) -> LevelCosts:
+    """The per-level costs of one row when ``lc`` holds per-row arrays ([B, L], ``e_mac`` [B]); else ``lc``."""
+    if np.ndim(lc.block) == 1:
+        return lc
+    e_mac = np.asarray(lc.e_mac)
+    return LevelCosts(*(np.asarray(getattr(lc, f))[row] for f in ("block", "e_read", "e_write", "e_update",
+                                                                  "read_bw", "write_bw", "shared_bw")),
+                      float(e_mac[row]) if e_mac.ndim else float(e_mac), lc.mac_instances)
+
+
+def _cost_groups(lc: LevelCosts, rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` split into groups with equal per-level costs (one group when ``lc`` is per level)."""
+    if np.ndim(lc.block) == 1 or not len(rows):
+        return [rows] if len(rows) else []
+    keys = np.concatenate([np.asarray(getattr(lc, f))[rows].reshape(len(rows), -1) for f in
+                           ("block", "e_read", "e_write", "e_update", "read_bw", "write_bw", "shared_bw", "e_mac")], 1)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    return [rows[inv.ravel() == g] for g in range(int(inv.max()) + 1)]
+
+
+def _take(st: NestStats, rows: np.ndarray) -> NestStats:
+    """The statistics of ``rows`` only."""
+    return dataclasses.replace(st, **{f.name: getattr(st, f.name)[rows] for f in dataclasses.fields(st)
+                                      if f.name != "computes"})
+
+
 def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBatch,
                    temporal: torch.Tensor | None = None, spatial_x: torch.Tensor | None = None,
                    spatial_y: torch.Tensor | None = None, capacity: torch.Tensor | None = None,
                    dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
     """Energy (pJ), cycles, per-level counts and a capacity-overflow penalty, differentiable in the factors.
 
-    ``batch`` fixes permutations, bypass and spatial permutations (and, rounded, the discrete structure);
+    ``batch`` fixes permutations, bypass and spatial permutations (and, rounded, the discrete structure); its rows
+    may be mappings of different layers that share ``dims``' strides and dilations (the loop bounds come from the
+    factors). ``lc`` holds per-level costs ``[L]`` or per-row costs ``[B, L]`` (``e_mac`` ``[B]``), so rows may
+    be on different hardware of the same level structure;
     ``temporal``/``spatial_x``/``spatial_y`` (float ``[B, L, 7]``, default: the batch's factors) carry the
     gradients; ``capacity`` float ``[L]`` words (None: no penalty). ``lc`` is ``level_costs(arch, ert)``.
 
@@ -160,20 +191,21 @@ def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBat
     rd = torch.where(alive, _ste(torch.where(rw, Cc - part_t, Cc), torch.round), z)
     fl = torch.where(alive, _ste(torch.where(rw & ~outer, pas_t - part_t, pas_t), torch.round), z)
 
-    bs = T_(lc.block)[None, :, None]
-    vec = _ste(rd / bs, torch.ceil) * T_(lc.e_read)[None, :, None] \
-        + _ste(fl / bs, torch.ceil) * T_(lc.e_write)[None, :, None] \
-        + _ste(upd / bs, torch.ceil) * T_(lc.e_update)[None, :, None]
+    per = lambda a: T_(a).reshape(-1, L)[:, :, None]  # noqa: E731  ([L] or per-row [B, L] costs)
+    bs = per(lc.block)
+    vec = _ste(rd / bs, torch.ceil) * per(lc.e_read) + _ste(fl / bs, torch.ceil) * per(lc.e_write) \
+        + _ste(upd / bs, torch.ceil) * per(lc.e_update)
     e_level = vec.sum(dim=2) * rep
     computes = cum[:, -1].prod(dim=1)
-    energy = e_level.sum(dim=1) + computes * lc.e_mac
+    e_mac = T_(lc.e_mac)
+    energy = e_level.sum(dim=1) + computes * e_mac
     Tc = T[:, None]
     rbw = (rd / Tc[:, :, None]).sum(dim=2)
     wbw = ((fl + upd) / Tc[:, :, None]).sum(dim=2)
     # Timeloop's slowdown = min(1, bandwidth / demand) per limit; cycles = ceil(T / slowdown)
     one = torch.ones_like(rbw)
     slow = one
-    big = lambda a: T_(np.minimum(a, 1e300))  # noqa: E731  (unbounded: finite stand-in, never binding)
+    big = lambda a: T_(np.minimum(a, 1e300)).reshape(-1, L)  # noqa: E731  (unbounded: finite stand-in, never binding)
     for bw, dem in ((big(lc.read_bw), rbw), (big(lc.write_bw), wbw), (big(lc.shared_bw), rbw + wbw)):
         slow = torch.where(bw < dem, torch.minimum(slow, bw / dem), slow)
     level_cycles = _ste(Tc / slow, torch.ceil)
@@ -183,9 +215,17 @@ def evaluate_torch(arch: ArchSpec, lc: LevelCosts, dims: dict, batch: MappingBat
     st = analyse(arch, dims, rb)
     linked = torch.as_tensor(np.abs(st.reads - rd.detach().numpy()).max(axis=(1, 2)) > 0.5)
     if bool(linked.any()):
-        co = costs(st, lc)
-        energy = torch.where(linked, energy + (T_(co.energy) - energy).detach(), energy)
-        cycles = torch.where(linked, cycles + (T_(co.cycles) - cycles).detach(), cycles)
+        exact, exact_c = np.zeros(B), np.zeros(B)
+        e_row = (computes.detach() * e_mac).numpy()
+        rows = np.flatnonzero(linked.numpy())
+        for group in _cost_groups(lc, rows):
+            co = costs(_take(st, group), _row_costs(lc, int(group[0])))
+            # the MAC energy from the rows' own factors (rows may be different layers with the same strides)
+            exact[group] = co.energy - co.energy_mac + e_row[group]
+            exact_c[group] = co.cycles
+        exact, exact_c = T_(exact), T_(exact_c)
+        energy = torch.where(linked, energy + (exact - energy).detach(), energy)
+        cycles = torch.where(linked, cycles + (exact_c - cycles).detach(), cycles)
     over = torch.zeros(B, dtype=dtype)
     if capacity is not None:
         used = torch.where(alive, size, torch.zeros_like(size)).sum(dim=2)
