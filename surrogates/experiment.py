@@ -42,7 +42,7 @@ FEATURE_SETS = ("raw", "cosa")
 #: ``grid_layers``: ResNet-50 layer indices (None: all 24).
 SCALES: dict[str, dict[str, Any]] = {
     "paper": {"preset_valid": 3000, "grid_layers": None, "hold_stride": 11, "hold_valid": 10, "hold_invalid": 100,
-              "train_stride": 7, "train_valid": 10, "train_invalid": 100, "grid_train_rows": 1_000_000},
+              "train_stride": 29, "train_valid": 10, "train_invalid": 100, "grid_train_rows": 300_000},
     "small": {"preset_valid": 100, "grid_layers": list(range(0, 24, 3)), "hold_stride": 229, "hold_valid": 10,
               "hold_invalid": 100, "train_stride": 23, "train_valid": 10, "train_invalid": 100,
               "grid_train_rows": 40_000},
@@ -60,7 +60,7 @@ STUDY = {"unseen_layers": {"lr": {"raw": 0.67}, "rf": {"raw": 0.89, "cosa": 1.0}
 #: Model sizes per scale: the forests and the MLP are bounded (rows per tree / per fit) so that the paper scale
 #: fits the time budget; ``paper`` is the bigger setting, ``small`` the quick one.
 BOUNDS: dict[str, dict[str, Any]] = {
-    "paper": {"rf_trees": 100, "rf_rows": 40_000, "mlp_rows": 50_000, "mlp_epochs": 25, "gbm_rounds": 300},
+    "paper": {"rf_trees": 100, "rf_rows": 40_000, "mlp_rows": 30_000, "mlp_epochs": 20, "gbm_rounds": 300},
     "small": {"rf_trees": 32, "rf_rows": 10_000, "mlp_rows": 20_000, "mlp_epochs": 30, "gbm_rounds": 150},
 }
 
@@ -158,13 +158,14 @@ def run_first_study(out: str | Path, labels: str = "analytical", scale: str = "s
     # ---- data -------------------------------------------------------------------------------------------
     energy = cfg.get("preset_energy", "auto")
     grid_energy = "estimator" if labels == "analytical" else "auto"  # energy is not used on the grid
+    tag = f"{labels}-{scale}-s{seed}"  # one folder per plan: a changed spec never meets an older sweep
     data_src = {
-        "presets": _sweep("presets", out / "data" / f"presets-{labels}-{scale}", labels, seed,
+        "presets": _sweep("presets", out / "data" / f"presets-{tag}", labels, seed,
                           {"presets": list(PRESETS)}, None, cfg["preset_valid"], 0, energy, show_progress, echo),
-        "grid_held_out": _sweep("grid-held-out", out / "data" / f"grid-held-out-{labels}-{scale}", labels, seed + 1,
+        "grid_held_out": _sweep("grid-held-out", out / "data" / f"grid-held-out-{tag}", labels, seed + 1,
                                 {"grid": {"family": "simba", "stride": cfg["hold_stride"]}}, cfg["grid_layers"],
                                 cfg["hold_valid"], cfg["hold_invalid"], grid_energy, show_progress, echo),
-        "grid_train": _sweep("grid-train", out / "data" / f"grid-train-{labels}-{scale}", labels, seed + 2,
+        "grid_train": _sweep("grid-train", out / "data" / f"grid-train-{tag}", labels, seed + 2,
                              {"grid": {"family": "simba", "stride": cfg["train_stride"]}}, cfg["grid_layers"],
                              cfg["train_valid"], cfg["train_invalid"], grid_energy, show_progress, echo)}
     pres = load_dataset(data_src["presets"]["path"], feature_sets, show_progress=show_progress)["simba"]
