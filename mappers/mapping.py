@@ -338,6 +338,18 @@ class MappingBatch:
     def __len__(self) -> int:
         return int(self.temporal.shape[0])
 
+    def reordered(self, names: Sequence[str]) -> MappingBatch:
+        """The same mappings with the level axis in the order ``names`` (the same set of levels)."""
+        names = tuple(names)
+        if self.level_names == names:
+            return self
+        if sorted(self.level_names) != sorted(names):
+            raise LooplabError(f"mapping levels {list(self.level_names)} do not match the architecture {list(names)}",
+                               "mapping")
+        idx = [self.level_names.index(n) for n in names]
+        return MappingBatch(names, self.temporal[:, idx], self.spatial_x[:, idx], self.spatial_y[:, idx],
+                            self.perm[:, idx], self.keep[:, idx], None if self.sperm is None else self.sperm[:, idx])
+
     @classmethod
     def from_mappings(cls, mappings: Sequence[Mapping], level_names: Sequence[str] | None = None) -> MappingBatch:
         if not mappings:

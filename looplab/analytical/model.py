@@ -48,15 +48,7 @@ class NestStats:
 
 
 def _align(arch: ArchSpec, batch: MappingBatch) -> MappingBatch:
-    names = arch.storage_names
-    if list(batch.level_names) == names:
-        return batch
-    if sorted(batch.level_names) != sorted(names):
-        raise LooplabError(f"mapping levels {list(batch.level_names)} do not match the architecture {names}",
-                           "mapping")
-    idx = [list(batch.level_names).index(n) for n in names]
-    return MappingBatch(tuple(names), batch.temporal[:, idx], batch.spatial_x[:, idx], batch.spatial_y[:, idx],
-                        batch.perm[:, idx], batch.keep[:, idx], None if batch.sperm is None else batch.sperm[:, idx])
+    return batch.reordered(arch.storage_names)
 
 
 def _links(arch, batch, lvl, pv, proj_t, ext, below, sp, fan, u, ldim, ln, lstride, Dd, Ccont, Wacc, Lk) -> None:

@@ -110,22 +110,11 @@ def _layer(dims: dict[str, Any], where: str = "layer") -> tuple[np.ndarray, np.n
     return size, conv
 
 
-def _aligned(batch: MappingBatch, names: tuple[str, ...]) -> MappingBatch:
-    if tuple(batch.level_names) == names:
-        return batch
-    if sorted(batch.level_names) != sorted(names):
-        raise LooplabError(f"mapping levels {list(batch.level_names)} do not match the architecture {list(names)}",
-                           "mapping")
-    idx = [list(batch.level_names).index(n) for n in names]
-    return MappingBatch(names, batch.temporal[:, idx], batch.spatial_x[:, idx], batch.spatial_y[:, idx],
-                        batch.perm[:, idx], batch.keep[:, idx], None if batch.sperm is None else batch.sperm[:, idx])
-
-
 def design_rows(aa: ArchArrays, size: np.ndarray, conv: np.ndarray, batch: MappingBatch,
                 arch_index: np.ndarray | None = None, archs: Sequence[ArchArrays] | None = None) -> Design:
     """Rows of ``batch`` with per-row layer arrays ``size`` [B, 7], ``conv`` [B, 4]; the accelerator is ``aa``
     for every row, or ``archs[arch_index[b]]`` per row."""
-    b = _aligned(batch, aa.level_names)
+    b = batch.reordered(aa.level_names)
     B = len(b)
     if archs is None:
         def rep(v: np.ndarray) -> np.ndarray:
