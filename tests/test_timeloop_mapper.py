@@ -81,7 +81,7 @@ def test_normalise_mapper_yaml(ref_dir):
     split: 1
 """
     arch = _arch(ref_dir, "gemmini_default")
-    m = Mapping.from_yaml(mapper.normalise_mapping_yaml(text), arch.storage_names)
+    m = Mapping.from_yaml(text, arch.storage_names)
     lv = {x.level: x for x in m.levels}
     assert lv["Registers"].temporal["P"] == 7 and lv["Registers"].keep == ["Weights"]
     assert lv["Scratchpad"].spatial_x["K"] == 16 and lv["Scratchpad"].spatial_y["K"] == 1

@@ -43,7 +43,6 @@ DEFAULT_MAPPER = {"algorithm": "random_pruned", "victory_condition": 500, "timeo
                   "max_permutations_per_if_visit": 16, "live_status": False, "diagnostics": False,
                   "log_stats": False}
 CONSTRAINT_KEYS = ("mapspace_constraints", "mapspace", "architecture_constraints")
-_FACTOR_RE = re.compile(r"\b([A-Z])=?(\d+)\b")
 _GRACE_S = 30.0
 
 
@@ -96,15 +95,6 @@ def mapper_inputs(arch: Any, metric: str, threads: int | None, mapper_config: st
     given = {k: user[k] for k in CONSTRAINT_KEYS if k in user}
     constraints = given if given else {"mapspace_constraints": family_constraints(arch)}
     return {"mapper": mapper}, constraints
-
-
-def normalise_mapping_yaml(text: str) -> str:
-    """timeloop-mapper writes factors as ``R1 S3``; looplab's reader takes ``R=1 S=3``."""
-    data = yaml.safe_load(text)
-    for e in data.get("mapping", []) if isinstance(data, dict) else []:
-        if isinstance(e, dict) and isinstance(e.get("factors"), str):
-            e["factors"] = _FACTOR_RE.sub(r"\1=\2", e["factors"])
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def _tables(arch: Path, ert: str | Path | None) -> tuple[Path, Path | None]:
@@ -200,7 +190,7 @@ def map_layer(arch: Path, problem: Path, out_dir: Path, *, metric: str = "edp", 
     stats_text = stats_file.read_text(errors="replace") if stats_file.is_file() else ""
     if stats_text.strip() and map_file.is_file():  # no valid mapping found: the mapper leaves both empty
         res = parse_stats_text(stats_text, backend="timeloop-mapper", where=str(stats_file))
-        mapping = Mapping.from_yaml(normalise_mapping_yaml(map_file.read_text()), spec.storage_names,
+        mapping = Mapping.from_yaml(map_file.read_text(), spec.storage_names,
                                     source=str(map_file))
         (out_dir / "mapping.yaml").write_text(mapping_to_yaml(mapping, spec))
         result.update(valid=True, cycles=res.cycles, energy_pJ=res.energy_pJ, edp=res.cycles * res.energy_pJ,
