@@ -50,7 +50,14 @@ def train(args: argparse.Namespace) -> int:
 
     from surrogates.rtl.data import load_rtl_csv
     from surrogates.rtl.estimators import RtlLatencyRegressor
-    from surrogates.rtl.evaluate import cross_validate, extreme_rows, format_table, group_kfold, table
+    from surrogates.rtl.evaluate import (
+        cross_validate,
+        extreme_rows,
+        format_table,
+        full_array_rows,
+        group_kfold,
+        table,
+    )
     from surrogates.rtl.features import design_matrix
 
     if args.model not in CLI_MODELS:
@@ -82,6 +89,11 @@ def train(args: argparse.Namespace) -> int:
     print(f"without the {int(ext.sum())} extreme rows "
           f"(measured/analytical outside [{fences[0]:.3g}, {fences[1]:.3g}]):")
     print(format_table(t_noext))
+    full = full_array_rows(data.spatial, ARRAY_DIM)
+    t_full = table(oof, y, full)
+    print(f"the {int(full.sum())} rows whose mapping fills the {ARRAY_DIM}x{ARRAY_DIM} array (spatial C and K >= "
+          f"{ARRAY_DIM}):")
+    print(format_table(t_full))
     model = RtlLatencyRegressor(random_state=args.seed, **params).fit(X, y, groups=data.layer_ids)
     imp = model.importances()
     if len(imp):
@@ -97,7 +109,8 @@ def train(args: argparse.Namespace) -> int:
             "importances": imp.head(20).to_dict(),
             "cv": {"protocol": prot.description, "all": t_all.to_dict(orient="index"),
                    "without_extreme": t_noext.to_dict(orient="index"), "extreme_rows": int(ext.sum()),
-                   "extreme_fences": fences},
+                   "extreme_fences": fences, "full_array": t_full.to_dict(orient="index"),
+                   "full_array_rows": int(full.sum())},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     print(f"model written to {out} ({time.monotonic() - t0:.0f} s)")
@@ -152,6 +165,7 @@ def cv(argv: list[str] | None = None) -> int:
         extreme_rows,
         file_tag,
         format_table,
+        full_array_rows,
         group_kfold,
         random_share,
         scatter_plots,
@@ -183,19 +197,23 @@ def cv(argv: list[str] | None = None) -> int:
     print(f"{args.data}: {len(data)} rows, {len(set(data.layer_ids))} layer shapes; {int(ext.sum())} extreme rows "
           f"(measured/analytical outside [{fences[0]:.3g}, {fences[1]:.3g}], Tukey's fences on the log ratio): "
           f"CSV lines {', '.join(map(str, data.lines[ext][:12]))}{' ...' if ext.sum() > 12 else ''}")
+    full = full_array_rows(data.spatial, ARRAY_DIM)
+    print(f"{int(full.sum())} rows fill the {ARRAY_DIM}x{ARRAY_DIM} array (spatial C and K >= {ARRAY_DIM})")
     summary: dict[str, Any] = {"data": args.data, "n": len(data), "extreme_rows": data.lines[ext].tolist(),
-                               "extreme_fences": fences, "protocols": {}}
+                               "extreme_fences": fences, "full_array_rows": int(full.sum()), "protocols": {}}
     md = [f"# RTL-latency predictors, cross-validated\n\n`{args.data}`: {len(data)} rows, "
           f"{len(set(data.layer_ids))} layer shapes, {int(ext.sum())} extreme rows.\n"]
     for prot in (group_kfold(data.layer_ids, args.folds), random_share(len(data), 0.08, args.repeats, args.seed)):
         oof = cross_validate(X, y, data.ana_cycles, prot, names, seed=args.seed, groups=data.layer_ids)
-        t_all, t_noext = table(oof, y), table(oof, y, ~ext)
-        for title, t in (("all rows", t_all), ("without the extreme rows", t_noext)):
+        t_all, t_noext, t_full = table(oof, y), table(oof, y, ~ext), table(oof, y, full)
+        for title, t in (("all rows", t_all), ("without the extreme rows", t_noext),
+                         (f"rows that fill the {ARRAY_DIM}x{ARRAY_DIM} array", t_full)):
             print(f"\n{prot.name}: {prot.description}; {title}")
             print(format_table(t))
             md.append(f"\n## {prot.name}, {title}\n\n{prot.description}\n\n```\n{format_table(t)}\n```\n")
         summary["protocols"][prot.name] = {"description": prot.description, "all": t_all.to_dict(orient="index"),
-                                           "without_extreme": t_noext.to_dict(orient="index")}
+                                           "without_extreme": t_noext.to_dict(orient="index"),
+                                           "full_array": t_full.to_dict(orient="index")}
         if not args.no_plots:
             summary["protocols"][prot.name]["plots"] = scatter_plots(oof, y, out, prot.name, ext)
         np.savez_compressed(out / f"oof_{file_tag(prot.name)}.npz", **{file_tag(k): v for k, v in oof.items()})

@@ -3,7 +3,9 @@
 Metrics (pure functions of predicted and measured cycles): Pearson and Spearman correlation, mean and median
 absolute percentage error, share within 10%. Every table is given on all rows and without the *extreme* rows,
 which are named, never silently dropped: rows whose measured/analytical ratio lies outside Tukey's fences
-(1.5 IQR) of the log ratio over the evaluated file (:func:`extreme_rows`).
+(1.5 IQR) of the log ratio over the evaluated file (:func:`extreme_rows`). A third view keeps the rows whose mapping
+fills the real array (:func:`full_array_rows`): there the analytical model is right in magnitude up to a factor,
+and what a learned correction adds or costs shows apart from the low-utilisation mappings.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def extreme_rows(ana_cycles: np.ndarray, rtl_cycles: np.ndarray, k: float = 1.5)
     q1, q3 = np.percentile(lr, [25, 75])
     lo, hi = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
     return (lr < lo) | (lr > hi), (float(np.exp(lo)), float(np.exp(hi)))
+
+
+def full_array_rows(spatial: np.ndarray, array_dim: int = 16) -> np.ndarray:
+    """Mask of the rows whose mapping spreads both input channels (C) and output channels (K) over at least
+    ``array_dim`` PEs (``spatial``: [B, levels, 7] spatial factors, dims R S P Q C K N), i.e. fills the real
+    ``array_dim`` x ``array_dim`` Gemmini array."""
+    sp = np.asarray(spatial)
+    return (sp[:, :, 4].prod(axis=1) >= array_dim) & (sp[:, :, 5].prod(axis=1) >= array_dim)
 
 
 @dataclass
