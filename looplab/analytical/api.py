@@ -246,7 +246,14 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
     if not res.valid:
         return res
     st = analyse(arch, dims, batch)
-    co = costs(st, level_costs(arch, ert))
+    lc = level_costs(arch, ert)
+    co = costs(st, lc)
+    # what evaluate_batch adds on top of the access energies: cluster (network) scaling and leakage
+    used = utilized_instances(batch.spatial_x, batch.spatial_y)
+    e_tensor = co.energy_tensor[0]
+    if lc.clusters is not None:
+        e_tensor = e_tensor * cluster_scale(lc, used)[0][:, None]
+    leak = float(leakage(lc, used, co.cycles)[0].sum()) if lc.e_leak is not None else 0.0
     res.computes = st.computes
     res.levels[arch.compute.name] = LevelStats(cycles=float(st.compute_cycles[0]), energy_pJ=float(co.energy_mac[0]))
     for li, lv in enumerate(arch.storage):
@@ -258,12 +265,12 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
                                       updates=float(st.updates[0, li, ti]),
                                       utilized_capacity=float(st.utilized_capacity[0, li, ti]),
                                       utilized_instances=float(st.utilized_instances[0, li]),
-                                      energy_pJ=float(co.energy_tensor[0, li, ti]))
-        e_level = res.energy_by_level.get(lv.name, co.energy_tensor[0, li].sum())
+                                      energy_pJ=float(e_tensor[li, ti]))
+        e_level = res.energy_by_level.get(lv.name, e_tensor[li].sum())
         res.levels[lv.name] = LevelStats(cycles=float(co.level_cycles[0, li]), energy_pJ=float(e_level),
                                          tensors=tensors)
-    res.energy_by_action = energy_by_action(float(co.energy_mac[0]), co.energy_tensor[0], st.reads[0],
-                                            st.fills[0], st.updates[0])
+    res.energy_by_action = energy_by_action(float(co.energy_mac[0]), e_tensor, st.reads[0], st.fills[0],
+                                            st.updates[0], leak)
     res.extra = {"model": "looplab analytical", "timeloop_build": "reference",
                  "energy_pJ_levels_sum": float(sum(res.energy_by_level.values())),
                  "level_cycles": {lv.name: int(co.level_cycles[0, li]) for li, lv in enumerate(arch.storage)},
@@ -272,11 +279,11 @@ def evaluate(arch: ArchSpec, ert: Any, dims: dict, mapping: Mapping) -> EvalResu
 
 
 def energy_by_action(e_mac: float, energy_tensor: np.ndarray, reads: np.ndarray, fills: np.ndarray,
-                     updates: np.ndarray) -> dict[str, float]:
+                     updates: np.ndarray, leak: float = 0.0) -> dict[str, float]:
     """Energy (pJ) per action kind, with the keys and the rule of timeloop-model's stats
     (:func:`looplab.timeloop.parse_stats.energy_by_action`): each data space's access energy split over its reads,
-    fills and updates in proportion to their counts; temporal reduction, address generation and leakage are not
-    charged by these architectures' ERTs (0)."""
+    fills and updates in proportion to their counts; ``leak`` (pJ, all levels) as leakage; temporal reduction and
+    address generation are not charged by the modelled ERTs (0). The values sum to the mapping's energy."""
     out = dict.fromkeys(("compute", "read", "fill", "update", "temporal_reduction", "address_generation",
                          "leakage"), 0.0)
     out["compute"] = float(e_mac)
@@ -284,6 +291,7 @@ def energy_by_action(e_mac: float, energy_tensor: np.ndarray, reads: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         for action, counts in (("read", reads), ("fill", fills), ("update", updates)):
             out[action] = float(np.where(n > 0, energy_tensor * counts / n, 0.0).sum())
+    out["leakage"] = float(leak)
     return out
 
 
