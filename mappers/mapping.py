@@ -30,9 +30,13 @@ from looplab.errors import LooplabError
 from looplab.yamlio import load_source
 
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
+_DIM_SET = frozenset(DIMS)
+_DIM_ORDER = tuple(DIMS)
 
 
 def _factors(d: dict[str, int] | None) -> dict[str, int]:
+    if d.__class__ is dict and tuple(d) == _DIM_ORDER and all(v.__class__ is int for v in d.values()):
+        return dict(d)  # already complete and in DIMS order (what parse_factors gives): a copy
     out = {k: 1 for k in DIMS}
     for k, v in (d or {}).items():
         if k not in DIM_INDEX:
@@ -119,7 +123,7 @@ class Mapping:
         the file omits (factor 1, keeping everything, as in Timeloop); without it the order of first appearance in
         the file is kept (Timeloop files list inner to outer by custom).
         """
-        data, where = load_source(data, "mapping", source)
+        data, where = load_source(data, "mapping", source, fast=read_mapping_text)
         entries = data.get("mapping") if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise LooplabError("expected a 'mapping:' list of directives", where)
@@ -211,6 +215,95 @@ class Mapping:
         return dump_mapping_yaml(self.to_yaml_obj(spatial_levels))
 
 
+# ---- lean reader for the reference layout ---------------------------------------------------------------------
+# ``evaluate --batch`` reads thousands of mapping files; PyYAML builds their objects in Python (most of a batch's
+# time). Files in the layout looplab and Timeloop write (``mapping:`` then a block list of flat ``key: value``
+# entries, plain scalars and flow lists of names) are read line by line instead; anything else goes to YAML.
+
+_DIRECTIVE_KEYS = frozenset({"target", "type", "factors", "permutation", "split", "keep", "bypass"})
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_=,. ]*")
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_NOT_PLAIN = object()
+_RESOLVER = yaml.resolver.Resolver()
+_VALUES: dict[str, Any] = {}
+
+
+def _plain_scalar(text: str) -> Any:
+    """What YAML's safe loader makes of the plain scalar ``text`` when that is a string or a decimal int, else
+    ``_NOT_PLAIN`` (null, bool, float, octal ... are left to YAML)."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == "tag:yaml.org,2002:str":
+        return text
+    if tag == "tag:yaml.org,2002:int" and _DECIMAL.fullmatch(text):
+        return int(text)
+    return _NOT_PLAIN
+
+
+def _value(raw: str) -> Any:
+    """A directive's value text (stripped) -> its value: a plain scalar or a flow list of names; else _NOT_PLAIN."""
+    got = _VALUES.get(raw, _VALUES)
+    if got is not _VALUES:
+        return got
+    if raw[:1] == "[":
+        got = _NOT_PLAIN
+        if raw[-1] == "]":
+            inner = raw[1:-1].strip(" ")
+            items = [item.strip(" ") for item in inner.split(",")] if inner else []
+            if all(_NAME.fullmatch(item) for item in items):
+                got = [_plain_scalar(item) for item in items]
+                if _NOT_PLAIN in got:
+                    got = _NOT_PLAIN
+    else:
+        got = _plain_scalar(raw) if _PLAIN.fullmatch(raw) else _NOT_PLAIN
+    if len(_VALUES) < 100_000:
+        _VALUES[raw] = got
+    return got
+
+
+def read_mapping_text(text: str) -> dict[str, list[dict[str, Any]]] | None:
+    """``yaml.safe_load(text)`` for mapping YAML in the reference layout, else None (not that layout: YAML reads it).
+
+    The layout: ``mapping:``, then ``- key: value`` entries with ``key: value`` lines under them, the keys
+    directive keys, each value a plain string, a decimal integer or a ``[name, ...]`` flow list; blank lines
+    anywhere. Comments, quotes, anchors, tabs, nested blocks, other keys or scalars that YAML reads as anything but a
+    string or a decimal integer all give None."""
+    lines = text.split("\n")
+    i, n = 0, len(lines)
+    while i < n and not lines[i].rstrip("\r").strip(" "):
+        i += 1
+    if i == n or lines[i].rstrip("\r").rstrip(" ") != "mapping:":
+        return None
+    entries: list[dict[str, Any]] = []
+    cur: dict[str, Any] = {}
+    indent = -1  # of the entries' dashes
+    for line in lines[i + 1:]:
+        if line[-1:] == "\r":
+            line = line[:-1]
+        body = line.lstrip(" ")
+        if not body:
+            continue
+        at = len(line) - len(body)
+        if body[:2] == "- ":
+            if indent < 0:
+                indent = at
+            elif at != indent:
+                return None
+            body = body[2:]
+            cur = {}
+            entries.append(cur)
+        elif indent < 0 or at != indent + 2:
+            return None
+        key, sep, raw = body.partition(": ")
+        if not sep or key not in _DIRECTIVE_KEYS:
+            return None
+        value = _value(raw.strip(" "))
+        if value is _NOT_PLAIN:
+            return None
+        cur[key] = value.copy() if isinstance(value, list) else value
+    return {"mapping": entries} if entries else None
+
+
 class _NameMap:
     """The problem's own dimension and data-space names -> looplab's (identity when none are given)."""
 
@@ -249,6 +342,21 @@ def parse_factors(text: str | dict, where: str = "mapping", dim_names: dict[str,
     """
     if isinstance(text, dict):
         return _factors({_dim(str(k), where, dim_names, "factors"): int(v) for k, v in text.items()})
+    if dim_names is None and text.__class__ is str:
+        got = _PARSED_FACTORS.get(text)
+        if got is None:
+            got = _parse_factors_text(text, where, None)
+            if len(_PARSED_FACTORS) < 100_000:
+                _PARSED_FACTORS[text] = got
+        return dict(got)
+    return _parse_factors_text(text, where, dim_names)
+
+
+#: factor strings already parsed (looplab dims): thousands of mapping files repeat the same few hundred
+_PARSED_FACTORS: dict[str, dict[str, int]] = {}
+
+
+def _parse_factors_text(text: Any, where: str, dim_names: dict[str, str] | None) -> dict[str, int]:
     out = {d: 1 for d in DIMS}
     for tok in str(text).replace(",", " ").split():
         m = _FACTOR.match(tok)
@@ -268,6 +376,8 @@ def format_factors(f: dict[str, int]) -> str:
 
 def _full_perm(perm: str, where: str, dim_names: dict[str, str] | None = None) -> str:
     """Complete a (possibly partial) permutation: missing dims are appended (outermost)."""
+    if dim_names is None and len(perm) == len(DIMS) and set(perm) == _DIM_SET:
+        return perm  # already complete: each dim once
     perm = "".join(perm.split())
     if len(set(perm)) != len(perm):
         raise LooplabError(f"bad permutation {perm!r} (a dimension repeats)", where)
