@@ -29,7 +29,8 @@ def load_source(source: Any, what: str, where: str | None = None,
     if is_path(source):
         where = where or str(source)
         try:
-            source = Path(source).read_text()
+            with open(source) as fh:  # (what Path.read_text does, without a second Path per file)
+                source = fh.read()
         except OSError as exc:
             raise LooplabError(f"cannot read {what} file: {exc.strerror or exc}", where) from None
     elif isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json")):

@@ -16,6 +16,7 @@ innermost first), ``keep`` bool ``[B, L, 3]`` (Weights, Inputs, Outputs).
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class LevelMapping:
         self.temporal = _factors(self.temporal)
         self.spatial_x = _factors(self.spatial_x)
         self.spatial_y = _factors(self.spatial_y)
-        if sorted(self.permutation) != sorted(DIMS):
+        if len(self.permutation) != len(DIMS) or set(self.permutation) != _DIM_SET:
             raise LooplabError(f"permutation {self.permutation!r} must list each of {''.join(DIMS)} once",
                                f"mapping: {self.level}")
 
@@ -466,27 +467,35 @@ class MappingBatch:
             raise LooplabError("empty batch of mappings")
         names = tuple(level_names or [lm.level for lm in mappings[0].levels])
         B, L = len(mappings), len(names)
-        t = np.ones((B, L, 7), np.int64)
-        sx = np.ones((B, L, 7), np.int64)
-        sy = np.ones((B, L, 7), np.int64)
-        p = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
-        k = np.zeros((B, L, 3), bool)
-        sp = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
-        for b, m in enumerate(mappings):
+        by_dim = operator.itemgetter(*DIMS)
+        index = DIM_INDEX.__getitem__
+        ones, order, all_kept = (1,) * len(DIMS), tuple(range(len(DIMS))), (True,) * len(TENSORS)
+        t: list[tuple] = []
+        sx: list[tuple] = []
+        sy: list[tuple] = []
+        p: list[tuple] = []
+        k: list[tuple] = []
+        sp: list[tuple] = []
+        for m in mappings:  # rows built as tuples, each array made at once (a numpy write per row is slower)
             by = {lm.level: lm for lm in m.levels}
-            for li, name in enumerate(names):
+            for name in names:
                 lm = by.get(name)
-                if lm is None:
-                    k[b, li, :] = True
+                if lm is None:  # a level the mapping leaves out: factor 1, keeps everything
+                    for rows, row in ((t, ones), (sx, ones), (sy, ones), (p, order), (k, all_kept), (sp, order)):
+                        rows.append(row)
                     continue
-                t[b, li] = [lm.temporal[d] for d in DIMS]
-                sx[b, li] = [lm.spatial_x[d] for d in DIMS]
-                sy[b, li] = [lm.spatial_y[d] for d in DIMS]
-                p[b, li] = [DIM_INDEX[d] for d in lm.permutation]
-                k[b, li] = [tn in lm.keep for tn in TENSORS]
-                if lm.spatial_permutation:
-                    sp[b, li] = [DIM_INDEX[d] for d in lm.spatial_permutation]
-        return cls(names, t, sx, sy, p, k, sp)
+                t.append(by_dim(lm.temporal))
+                sx.append(by_dim(lm.spatial_x))
+                sy.append(by_dim(lm.spatial_y))
+                p.append(tuple(map(index, lm.permutation)))
+                k.append(tuple(tn in lm.keep for tn in TENSORS))
+                sp.append(tuple(map(index, lm.spatial_permutation)) if lm.spatial_permutation else order)
+
+        def arr(rows: list[tuple], dtype: Any, width: int) -> np.ndarray:
+            return np.array(rows, dtype).reshape(B, L, width)
+
+        return cls(names, arr(t, np.int64, 7), arr(sx, np.int64, 7), arr(sy, np.int64, 7), arr(p, np.int8, 7),
+                   arr(k, bool, 3), arr(sp, np.int8, 7))
 
     def to_mappings(self) -> list[Mapping]:
         """Every row as a :class:`Mapping` (for one row use :meth:`mapping`)."""
