@@ -32,11 +32,10 @@ from looplab.yamlio import load_source
 
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
 _DIM_SET = frozenset(DIMS)
-_DIM_ORDER = tuple(DIMS)
 
 
 def _factors(d: dict[str, int] | None) -> dict[str, int]:
-    if d.__class__ is dict and tuple(d) == _DIM_ORDER and all(v.__class__ is int for v in d.values()):
+    if d.__class__ is dict and tuple(d) == DIMS and all(v.__class__ is int for v in d.values()):
         return dict(d)  # already complete and in DIMS order (what parse_factors gives): a copy
     out = {k: 1 for k in DIMS}
     for k, v in (d or {}).items():
