@@ -16,6 +16,7 @@ innermost first), ``keep`` bool ``[B, L, 3]`` (Weights, Inputs, Outputs).
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,12 @@ from looplab.errors import LooplabError
 from looplab.yamlio import load_source
 
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
+_DIM_SET = frozenset(DIMS)
 
 
 def _factors(d: dict[str, int] | None) -> dict[str, int]:
+    if d.__class__ is dict and tuple(d) == DIMS and all(v.__class__ is int for v in d.values()):
+        return dict(d)  # already complete and in DIMS order (what parse_factors gives): a copy
     out = {k: 1 for k in DIMS}
     for k, v in (d or {}).items():
         if k not in DIM_INDEX:
@@ -58,7 +62,7 @@ class LevelMapping:
         self.temporal = _factors(self.temporal)
         self.spatial_x = _factors(self.spatial_x)
         self.spatial_y = _factors(self.spatial_y)
-        if sorted(self.permutation) != sorted(DIMS):
+        if len(self.permutation) != len(DIMS) or set(self.permutation) != _DIM_SET:
             raise LooplabError(f"permutation {self.permutation!r} must list each of {''.join(DIMS)} once",
                                f"mapping: {self.level}")
 
@@ -119,7 +123,7 @@ class Mapping:
         the file omits (factor 1, keeping everything, as in Timeloop); without it the order of first appearance in
         the file is kept (Timeloop files list inner to outer by custom).
         """
-        data, where = load_source(data, "mapping", source)
+        data, where = load_source(data, "mapping", source, fast=read_mapping_text)
         entries = data.get("mapping") if isinstance(data, dict) else data
         if not isinstance(entries, list):
             raise LooplabError("expected a 'mapping:' list of directives", where)
@@ -211,6 +215,95 @@ class Mapping:
         return dump_mapping_yaml(self.to_yaml_obj(spatial_levels))
 
 
+# ---- lean reader for the reference layout ---------------------------------------------------------------------
+# ``evaluate --batch`` reads thousands of mapping files; PyYAML builds their objects in Python (most of a batch's
+# time). Files in the layout looplab and Timeloop write (``mapping:`` then a block list of flat ``key: value``
+# entries, plain scalars and flow lists of names) are read line by line instead; anything else goes to YAML.
+
+_DIRECTIVE_KEYS = frozenset({"target", "type", "factors", "permutation", "split", "keep", "bypass"})
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_=,. ]*")
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_NOT_PLAIN = object()
+_RESOLVER = yaml.resolver.Resolver()
+_VALUES: dict[str, Any] = {}
+
+
+def _plain_scalar(text: str) -> Any:
+    """What YAML's safe loader makes of the plain scalar ``text`` when that is a string or a decimal int, else
+    ``_NOT_PLAIN`` (null, bool, float, octal ... are left to YAML)."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == "tag:yaml.org,2002:str":
+        return text
+    if tag == "tag:yaml.org,2002:int" and _DECIMAL.fullmatch(text):
+        return int(text)
+    return _NOT_PLAIN
+
+
+def _value(raw: str) -> Any:
+    """A directive's value text (stripped) -> its value: a plain scalar or a flow list of names; else _NOT_PLAIN."""
+    got = _VALUES.get(raw, _VALUES)
+    if got is not _VALUES:
+        return got
+    if raw[:1] == "[":
+        got = _NOT_PLAIN
+        if raw[-1] == "]":
+            inner = raw[1:-1].strip(" ")
+            items = [item.strip(" ") for item in inner.split(",")] if inner else []
+            if all(_NAME.fullmatch(item) for item in items):
+                got = [_plain_scalar(item) for item in items]
+                if _NOT_PLAIN in got:
+                    got = _NOT_PLAIN
+    else:
+        got = _plain_scalar(raw) if _PLAIN.fullmatch(raw) else _NOT_PLAIN
+    if len(_VALUES) < 100_000:
+        _VALUES[raw] = got
+    return got
+
+
+def read_mapping_text(text: str) -> dict[str, list[dict[str, Any]]] | None:
+    """``yaml.safe_load(text)`` for mapping YAML in the reference layout, else None (not that layout: YAML reads it).
+
+    The layout: ``mapping:``, then ``- key: value`` entries with ``key: value`` lines under them, the keys
+    directive keys, each value a plain string, a decimal integer or a ``[name, ...]`` flow list; blank lines
+    anywhere. Comments, quotes, anchors, tabs, nested blocks, other keys or scalars that YAML reads as anything but a
+    string or a decimal integer all give None."""
+    lines = text.split("\n")
+    i, n = 0, len(lines)
+    while i < n and not lines[i].rstrip("\r").strip(" "):
+        i += 1
+    if i == n or lines[i].rstrip("\r").rstrip(" ") != "mapping:":
+        return None
+    entries: list[dict[str, Any]] = []
+    cur: dict[str, Any] = {}
+    indent = -1  # of the entries' dashes
+    for line in lines[i + 1:]:
+        if line[-1:] == "\r":
+            line = line[:-1]
+        body = line.lstrip(" ")
+        if not body:
+            continue
+        at = len(line) - len(body)
+        if body[:2] == "- ":
+            if indent < 0:
+                indent = at
+            elif at != indent:
+                return None
+            body = body[2:]
+            cur = {}
+            entries.append(cur)
+        elif indent < 0 or at != indent + 2:
+            return None
+        key, sep, raw = body.partition(": ")
+        if not sep or key not in _DIRECTIVE_KEYS:
+            return None
+        value = _value(raw.strip(" "))
+        if value is _NOT_PLAIN:
+            return None
+        cur[key] = value.copy() if isinstance(value, list) else value
+    return {"mapping": entries} if entries else None
+
+
 class _NameMap:
     """The problem's own dimension and data-space names -> looplab's (identity when none are given)."""
 
@@ -249,6 +342,21 @@ def parse_factors(text: str | dict, where: str = "mapping", dim_names: dict[str,
     """
     if isinstance(text, dict):
         return _factors({_dim(str(k), where, dim_names, "factors"): int(v) for k, v in text.items()})
+    if dim_names is None and text.__class__ is str:
+        got = _PARSED_FACTORS.get(text)
+        if got is None:
+            got = _parse_factors_text(text, where, None)
+            if len(_PARSED_FACTORS) < 100_000:
+                _PARSED_FACTORS[text] = got
+        return dict(got)
+    return _parse_factors_text(text, where, dim_names)
+
+
+#: factor strings already parsed (looplab dims): thousands of mapping files repeat the same few hundred
+_PARSED_FACTORS: dict[str, dict[str, int]] = {}
+
+
+def _parse_factors_text(text: Any, where: str, dim_names: dict[str, str] | None) -> dict[str, int]:
     out = {d: 1 for d in DIMS}
     for tok in str(text).replace(",", " ").split():
         m = _FACTOR.match(tok)
@@ -268,6 +376,8 @@ def format_factors(f: dict[str, int]) -> str:
 
 def _full_perm(perm: str, where: str, dim_names: dict[str, str] | None = None) -> str:
     """Complete a (possibly partial) permutation: missing dims are appended (outermost)."""
+    if dim_names is None and len(perm) == len(DIMS) and set(perm) == _DIM_SET:
+        return perm  # already complete: each dim once
     perm = "".join(perm.split())
     if len(set(perm)) != len(perm):
         raise LooplabError(f"bad permutation {perm!r} (a dimension repeats)", where)
@@ -356,27 +466,35 @@ class MappingBatch:
             raise LooplabError("empty batch of mappings")
         names = tuple(level_names or [lm.level for lm in mappings[0].levels])
         B, L = len(mappings), len(names)
-        t = np.ones((B, L, 7), np.int64)
-        sx = np.ones((B, L, 7), np.int64)
-        sy = np.ones((B, L, 7), np.int64)
-        p = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
-        k = np.zeros((B, L, 3), bool)
-        sp = np.tile(np.arange(7, dtype=np.int8), (B, L, 1))
-        for b, m in enumerate(mappings):
+        by_dim = operator.itemgetter(*DIMS)
+        index = DIM_INDEX.__getitem__
+        ones, order, all_kept = (1,) * len(DIMS), tuple(range(len(DIMS))), (True,) * len(TENSORS)
+        t: list[tuple] = []
+        sx: list[tuple] = []
+        sy: list[tuple] = []
+        p: list[tuple] = []
+        k: list[tuple] = []
+        sp: list[tuple] = []
+        for m in mappings:  # rows built as tuples, each array made at once (a numpy write per row is slower)
             by = {lm.level: lm for lm in m.levels}
-            for li, name in enumerate(names):
+            for name in names:
                 lm = by.get(name)
-                if lm is None:
-                    k[b, li, :] = True
+                if lm is None:  # a level the mapping leaves out: factor 1, keeps everything
+                    for rows, row in ((t, ones), (sx, ones), (sy, ones), (p, order), (k, all_kept), (sp, order)):
+                        rows.append(row)
                     continue
-                t[b, li] = [lm.temporal[d] for d in DIMS]
-                sx[b, li] = [lm.spatial_x[d] for d in DIMS]
-                sy[b, li] = [lm.spatial_y[d] for d in DIMS]
-                p[b, li] = [DIM_INDEX[d] for d in lm.permutation]
-                k[b, li] = [tn in lm.keep for tn in TENSORS]
-                if lm.spatial_permutation:
-                    sp[b, li] = [DIM_INDEX[d] for d in lm.spatial_permutation]
-        return cls(names, t, sx, sy, p, k, sp)
+                t.append(by_dim(lm.temporal))
+                sx.append(by_dim(lm.spatial_x))
+                sy.append(by_dim(lm.spatial_y))
+                p.append(tuple(map(index, lm.permutation)))
+                k.append(tuple(tn in lm.keep for tn in TENSORS))
+                sp.append(tuple(map(index, lm.spatial_permutation)) if lm.spatial_permutation else order)
+
+        def arr(rows: list[tuple], dtype: Any, width: int) -> np.ndarray:
+            return np.array(rows, dtype).reshape(B, L, width)
+
+        return cls(names, arr(t, np.int64, 7), arr(sx, np.int64, 7), arr(sy, np.int64, 7), arr(p, np.int8, 7),
+                   arr(k, bool, 3), arr(sp, np.int8, 7))
 
     def to_mappings(self) -> list[Mapping]:
         """Every row as a :class:`Mapping` (for one row use :meth:`mapping`)."""

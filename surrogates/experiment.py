@@ -103,13 +103,18 @@ def _sweep(name: str, out: Path, labels: str, seed: int, accelerators: dict, lay
 
 
 def held_out_layers(layer_names: list[str], dims: dict[str, dict], seed: int) -> list[str]:
-    """Two convolutions drawn by ``seed`` and the fully-connected layer (P = Q = R = S = 1)."""
+    """Two convolutions drawn by ``seed`` and the fully-connected layer (P = Q = R = S = 1), in network order
+    (``dims``' order, the catalog's).
+
+    The draw is from ``layer_names`` as given (the study passes them sorted as text, which fixes which layers a
+    seed holds out); only the order of the answer follows the network."""
     fc = [n for n in layer_names if all(dims[n][k] == 1 for k in ("P", "Q", "R", "S"))]
     convs = [n for n in layer_names if n not in fc]
     if not fc or len(convs) < 2:
         raise LooplabError("the presets data needs the FC layer and at least two convolutions", "first-study")
     rng = np.random.default_rng(seed)
-    return sorted(rng.choice(convs, 2, replace=False).tolist()) + [fc[-1]]
+    position = {n: i for i, n in enumerate(dims)}
+    return sorted(rng.choice(convs, 2, replace=False).tolist(), key=position.__getitem__) + [fc[-1]]
 
 
 def _fit(model: str, features: str, target: str, train: FeatureTable, seed: int, source: str,

@@ -20,7 +20,7 @@ def _check_output(out, n_valid, n_invalid, n_layers):
         assert int(grp["valid"].sum()) == n_valid and int((~grp["valid"]).sum()) == n_invalid
     for row in table.itertuples():
         m = Mapping.from_yaml(out / row.file, spec.storage_names)
-        prob = yaml.safe_load((out / "problems" / f"{row.layer}.yaml").read_text())["problem"]["instance"]
+        prob = yaml.safe_load((out / row.problem).read_text())["problem"]["instance"]
         valid, level, kind, reason = check(spec, prob, m)
         assert valid == row.valid
         if not valid:
@@ -49,6 +49,29 @@ def test_sample_arch_and_problem_files(tmp_path, ref_dir):
     assert rc == 0
     table = _check_output(out, 2, 4, 2)
     assert set(table["arch"]) == {"arch1"} and set(table["family"]) == {"simba"}
+
+
+def test_sample_files_list_in_layer_order(tmp_path):
+    """VGG-16's 12 layers: a folder listing of problems/ and mappings/ (text order) shows them in network order,
+    and so does the table, although the names sort differently as text (features.10 before features.2)."""
+    pytest.importorskip("arch_gen")
+    from looplab.workloads import load_workload
+
+    names = [lay.name for lay in load_workload("vgg16")]
+    assert sorted(names) != names and len(names) > 10
+    out = tmp_path / "s"
+    assert main(["sample", "--family", "gemmini", "--preset", "gemmini_default", "--workload", "vgg16",
+                 "--valid", "1", "--invalid", "1", "--seed", "0", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "mappings.csv")
+    assert list(dict.fromkeys(table["layer"])) == names
+    problems = sorted(p.name for p in (out / "problems").iterdir())
+    assert problems == [f"{i:02d}_{n}.yaml" for i, n in enumerate(names)]
+    assert sorted(p.name for p in (out / "mappings").iterdir()) == [f[:-len(".yaml")] for f in problems]
+    assert list(dict.fromkeys(table["problem"])) == [f"problems/{f}" for f in problems]
+    one = tmp_path / "one"  # one layer by alias keeps its index in the workload
+    assert main(["sample", "--family", "gemmini", "--preset", "gemmini_default", "--workload", "vgg16",
+                 "--layer", "features.10", "--valid", "1", "--invalid", "0", "--seed", "0", "--out", str(one)]) == 0
+    assert [p.name for p in (one / "problems").iterdir()] == ["04_vgg16.features.10.yaml"]
 
 
 def test_sample_bad_input(tmp_path, capsys):

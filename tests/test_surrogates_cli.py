@@ -147,3 +147,21 @@ def test_roofline_scaling_uses_only_features(dataset, tmp_path):
         SurrogateModel("rf", "cosa", "cycles", scaling="exact")
     assert main(["train", str(dataset), "--model", "lr", "--out", str(tmp_path / "m"), "--no-progress"]) == 0
     assert json.loads((tmp_path / "m" / "meta.json").read_text())["scaling"] == "roofline"
+
+
+def test_held_out_layers_listed_in_network_order():
+    """The first study's held-out layers (its report and per-layer results) come in ResNet-50's order, whatever
+    order the names sort in as text; which layers a seed holds out is unchanged (drawn from the text-sorted
+    names, as the documented runs were)."""
+    from looplab.workloads import load_workload
+    from surrogates.experiment import held_out_layers
+
+    dims = {ly.name: dict(ly.dims) for ly in load_workload("resnet50")}
+    position = {n: i for i, n in enumerate(dims)}
+    names = sorted(dims)
+    assert held_out_layers(names, dims, 0) == ["resnet50._outputs_input.46", "resnet50._outputs_input.76",
+                                               "resnet50._outputs_3356"]  # docs/surrogates.md, seed 0
+    for seed in range(20):
+        held = held_out_layers(names, dims, seed)
+        assert [position[n] for n in held[:2]] == sorted(position[n] for n in held[:2]), (seed, held)
+        assert held[-1] == "resnet50._outputs_3356"

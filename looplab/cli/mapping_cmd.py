@@ -4,11 +4,12 @@
                    --valid N --invalid M --seed S --out DIR
     looplab sample --arch ARCH.yaml --problem PROBLEM.yaml [...] --out DIR
 
-Output in DIR: ``arch.yaml``, ``problems/<layer>.yaml``, ``mappings/<layer>/<nnnn>.yaml`` and ``mappings.csv``
-(or ``.parquet``) with one row per mapping: id, arch, family, layer, index, file, valid, failed_level, kind,
-reason (Timeloop's text for invalid ones), error (the line timeloop-model would print), seed and, with
-``--flat``, the flat vector columns of :mod:`mappers.flat`. (``looplab import-dosa`` lives with the sweep
-commands.)
+Output in DIR: ``arch.yaml``, ``problems/<nn>_<layer>.yaml``, ``mappings/<nn>_<layer>/<nnnn>.yaml`` and
+``mappings.csv`` (or ``.parquet``) with one row per mapping, layers in the workload's order: id, arch, family,
+layer, index, problem, file, valid, failed_level, kind, reason (Timeloop's text for invalid ones), error (the line
+timeloop-model would print), seed and, with ``--flat``, the flat vector columns of :mod:`mappers.flat`. ``<nn>`` is
+the layer's index in its workload (in the order given for ``--problem`` files), zero-padded so that a folder
+listing shows the layers in network order. (``looplab import-dosa`` lives with the sweep commands.)
 """
 
 from __future__ import annotations
@@ -72,24 +73,35 @@ def _arch(args: argparse.Namespace):
     return parse_arch(text, source=cfg.name), text, cfg.name, cfg.family
 
 
-def _layers(args: argparse.Namespace) -> list[tuple[str, dict, str]]:
-    """(name, dims, problem YAML text) per layer."""
+def _layers(args: argparse.Namespace) -> tuple[list[tuple[int, str, dict, str]], int]:
+    """((index, name, dims, problem YAML text) per layer, how many layers the indices count): the index is the
+    layer's place in its workload (the order given for --problem files)."""
     if args.problem:
         if args.workload or args.layer:
             raise LooplabError("give --problem FILE(s) or --workload/--layer, not both", "--problem")
         out = []
-        for f in args.problem:
+        for i, f in enumerate(args.problem):
             path = Path(f)
             if not path.exists():
                 raise LooplabError("file not found", str(path))
             text = path.read_text()
-            out.append((path.stem, _problem_dims(text, str(path)), text))
-        return out
+            out.append((i, path.stem, _problem_dims(text, str(path)), text))
+        return out, len(out)
     if not args.workload:
         raise LooplabError("give --workload NAME [--layer L] or --problem PROBLEM.yaml", "sample")
     from looplab.emit import select_layers
+    from looplab.workloads import load_workload
 
-    return [(lay.name, dict(lay.dims), lay.to_problem_yaml()) for lay in select_layers(args.workload, args.layer)]
+    every = load_workload(args.workload)
+    index = {lay.name: i for i, lay in enumerate(every)}
+    return [(index[lay.name], lay.name, dict(lay.dims), lay.to_problem_yaml())
+            for lay in select_layers(args.workload, args.layer)], len(every)
+
+
+def layer_file_stem(index: int, name: str, n_layers: int) -> str:
+    """``<nn>_<name>`` (file-safe): the index zero-padded to the width of the largest (at least 2 digits), so
+    that names sort in layer order (``02_...`` before ``10_...``) where the layer names themselves do not."""
+    return f"{index:0{max(2, len(str(max(0, n_layers - 1))))}d}_{_safe(name)}"
 
 
 def _problem_dims(text: str, where: str) -> dict:
@@ -130,15 +142,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.valid < 0 or args.invalid < 0:
         raise LooplabError("--valid and --invalid must be >= 0", "sample")
     spec, arch_text, arch_name, family = _arch(args)
-    layers = _layers(args)
+    layers, n_layers = _layers(args)
     out = Path(args.out)
     (out / "problems").mkdir(parents=True, exist_ok=True)
     (out / "arch.yaml").write_text(arch_text)
     frames = []
-    for li, (lname, dims, ptext) in enumerate(layers):
+    for li, (index, lname, dims, ptext) in enumerate(layers):
         names = _problem_names(ptext, lname)
-        fname = _safe(lname)
-        (out / "problems" / f"{fname}.yaml").write_text(ptext)
+        fname = layer_file_stem(index, lname, n_layers)
+        problem = out / "problems" / f"{fname}.yaml"
+        problem.write_text(ptext)
         seed = int(np.random.SeedSequence([args.seed, li]).generate_state(1)[0])
         batch, valid, v, stats = sample_mappings(spec, dims, args.valid, args.invalid, seed,
                                                  family=family if family != "generic" else None,
@@ -154,7 +167,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         df = pd.DataFrame({
             "id": [f"{arch_name}|{lname}|{i:04d}" for i in range(len(batch))],
             "arch": arch_name, "family": family, "layer": lname, "index": np.arange(len(batch)),
-            "file": files, "valid": valid, "failed_level": v.failed_level, "kind": v.kind, "reason": v.reason,
+            "problem": str(problem.relative_to(out)), "file": files, "valid": valid, "failed_level": v.failed_level,
+            "kind": v.kind, "reason": v.reason,
             "error": [v.error_line(i) for i in range(len(batch))], "seed": seed})
         if args.flat:
             df = pd.concat([df, pd.DataFrame(to_vector(batch), columns=column_names(batch.level_names))], axis=1)

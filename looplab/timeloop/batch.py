@@ -57,6 +57,7 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
         raise LooplabError("cases file not found", str(path))
     base = path.resolve().parent
     cases, seen = [], set()
+    checked: dict[str, str] = {}  # a path as written -> resolved and found to be a file (arch/problem files repeat)
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -75,14 +76,20 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
             raise LooplabError(f"duplicate id {case['id']!r}", where)
         seen.add(key)
         for fld in ("arch", "problem", "mapping", "ert", "art"):
-            if case.get(fld) is None:
+            raw = case.get(fld)
+            if raw is None:
                 continue
-            p = Path(case[fld])
+            if isinstance(raw, str) and raw in checked:
+                case[fld] = checked[raw]
+                continue
+            p = Path(raw)
             p = p if p.is_absolute() else base / p
             if not p.is_file():
                 why = "is a directory, not a file" if p.is_dir() else "file not found"
                 raise LooplabError(f"field '{fld}': {why}: {p}", where)
             case[fld] = str(p)
+            if isinstance(raw, str):
+                checked[raw] = case[fld]
         cases.append(case)
     return cases
 
