@@ -18,7 +18,7 @@ from pathlib import Path
 from looplab.errors import LooplabError
 
 SURROGATE_MODELS = ("lr", "rf", "mlp", "gbm")
-RTL_MODELS = ("rtl-analytical", "rtl-mlp", "rtl-gbm", "rtl-residual")
+RTL_MODELS = ("rtl-analytical", "rtl-counts", "rtl-mlp", "rtl-gbm", "rtl-residual", "rtl-residual-mlp")
 TARGETS = ("cycles", "energy", "valid", "rtl_cycles")
 
 

@@ -25,7 +25,10 @@ CLI_MODELS: dict[str, tuple[dict[str, Any], str]] = {
     "rtl-analytical": ({"mode": "analytical"}, "rtl"),
     "rtl-mlp": ({"mode": "learned", "estimator": "mlp"}, "raw"),
     "rtl-gbm": ({"mode": "learned", "estimator": "gbm"}, "raw"),
-    "rtl-residual": ({"mode": "residual", "estimator": "gbm"}, "rtl"),
+    "rtl-counts": ({"mode": "counts"}, "rtl"),
+    "rtl-residual": ({"mode": "residual", "estimator": "gbm", "base": "counts"}, "rtl"),
+    # the differentiable one (torch_log2), DOSA's learned part: an MLP over the count model
+    "rtl-residual-mlp": ({"mode": "residual", "estimator": "mlp", "base": "counts"}, "rtl"),
 }
 ARRAY_DIM = 16  # DOSA's FireSim Gemmini: a 16x16 array
 MODEL_FILE = "model.joblib"
@@ -99,6 +102,9 @@ def train(args: argparse.Namespace) -> int:
     if len(imp):
         print("what the trees use (share of split gain): "
               + ", ".join(f"{k} {v:.1%}" for k, v in imp.head(10).items()))
+    coef = model.count_coefficients()
+    if len(coef):
+        print("count model, cycles per count: " + ", ".join(f"{k} {v:.3g}" for k, v in coef.items() if v >= 1e-3))
     if params.get("mode") != "analytical" or model.offset_:
         print(f"MAPE calibration: log2 offset {model.offset_:+.3f} (x{2 ** model.offset_:.3f})")
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +112,7 @@ def train(args: argparse.Namespace) -> int:
     meta = {"kind": "rtl", "model": args.model, "params": model.get_params(), "features": fs,
             "array_dim": ARRAY_DIM, "columns": list(X.columns), "target": "rtl_cycles (target.gemmini_cycle)",
             "train_data": str(args.data), "n_train": len(data), "seed": args.seed, "offset_log2": model.offset_,
-            "importances": imp.head(20).to_dict(),
+            "importances": imp.head(20).to_dict(), "count_coefficients": model.count_coefficients().to_dict(),
             "cv": {"protocol": prot.description, "all": t_all.to_dict(orient="index"),
                    "without_extreme": t_noext.to_dict(orient="index"), "extreme_rows": int(ext.sum()),
                    "extreme_fences": fences, "full_array": t_full.to_dict(orient="index"),

@@ -6,7 +6,11 @@ analytical model's ``log_ana`` = log2 cycles) and RTL cycles, and learns in log 
 * ``mode="analytical"``: ``log y = a + b * log_ana`` (least squares; the analytical model with a log-affine
   calibration);
 * ``mode="learned"``: ``log y = f(features)`` without anything from the analytical model;
-* ``mode="residual"``: ``log y = log_ana + f(features)``: the learned part is the log-ratio RTL / analytical.
+* ``mode="residual"``: ``log y = log base + f(features)``: the learned part is the log-ratio RTL / base, where the
+  base is the analytical model (``base="analytical"``) or the count model over Gemmini's work and the analytical
+  cycles (``base="counts"``, :class:`surrogates.rtl.counts.CountModel`, fitted first on the same rows; ``f`` also
+  sees its log2 prediction as the column ``log_base``);
+* ``mode="counts"``: the count model alone.
 
 ``f`` is the surrogates' torch MLP (:class:`surrogates.estimators.mlp.MLPRegressor`, 64-32-16-4 with early
 stopping), LightGBM gradient-boosted trees,
@@ -24,13 +28,16 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from looplab.errors import LooplabError
+from surrogates.rtl.counts import BASE_COLUMNS, CountModel, count_inputs, count_inputs_torch
 
-MODES = ("analytical", "learned", "residual")
+MODES = ("analytical", "learned", "residual", "counts")
+BASES = ("analytical", "counts")
 ESTIMATORS = ("mlp", "gbm", "ridge", "mlp+gbm")
 ANA = "log_ana"
 CALIBRATIONS = ("mape", "none")
 #: columns that come from the analytical model (left out in ``mode="learned"``)
 ANALYTICAL_PREFIXES = ("log_ana", "log_compute", "log_bw_")
+
 
 
 def make_estimator(name: str, random_state: int = 0) -> BaseEstimator:
@@ -70,15 +77,19 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
     (log2 of the analytical model's cycles) and the feature set's columns; ``y``: RTL cycles (> 0)."""
 
     def __init__(self, mode: str = "residual", estimator: str = "gbm", calibrate: str = "mape", inner_folds: int = 3,
-                 random_state: int = 0):
+                 random_state: int = 0, base: str = "analytical"):
         self.mode = mode
+        self.base = base
         self.estimator = estimator
         self.calibrate = calibrate
         self.inner_folds = inner_folds
         self.random_state = random_state
 
+    def _uses_counts(self) -> bool:
+        return self.mode == "counts" or (self.mode == "residual" and self.base == "counts")
+
     def _columns(self, X: pd.DataFrame) -> list[str]:
-        if self.mode == "analytical":
+        if self.mode in ("analytical", "counts"):
             return [ANA]
         if self.mode == "learned":
             return [c for c in X.columns if not c.startswith(ANALYTICAL_PREFIXES)]
@@ -94,8 +105,12 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         if self.calibrate not in CALIBRATIONS:
             raise LooplabError(f"unknown calibration {self.calibrate!r} (choose from {', '.join(CALIBRATIONS)})",
                                "calibrate")
+        if self.base not in BASES:
+            raise LooplabError(f"unknown base {self.base!r} (choose from {', '.join(BASES)})", "base")
         if ANA not in X.columns:
             raise LooplabError(f"the design matrix has no {ANA!r} column", "X")
+        if self._uses_counts():
+            count_inputs(X.iloc[:1])  # the columns it needs are there
         y = np.asarray(y, float)
         if not (y > 0).all():
             raise LooplabError("RTL cycles must be > 0", "y")
@@ -108,15 +123,32 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _fit_log2(self, X: pd.DataFrame, ly: np.ndarray) -> None:
+        self.estimators_ = []
+        self.base_ = None
         if self.mode == "analytical":
             a = X[ANA].to_numpy(float)
             self.slope_, self.intercept_ = (np.polyfit(a, ly, 1) if np.ptp(a) > 0 else (1.0, float(np.mean(ly - a))))
-            self.estimators_ = []
             return
-        target = ly - X[ANA].to_numpy(float) if self.mode == "residual" else ly
-        F = X[self.columns_].to_numpy(float)
+        if self._uses_counts():
+            self.base_ = CountModel().fit(count_inputs(X), np.exp2(ly))
+            if self.mode == "counts":
+                return
+        target = ly - self._base_log2(X) if self.mode == "residual" else ly
+        F = self._inputs(X)
         self.estimators_ = [clone(make_estimator(n, self.random_state)).fit(F, target)
                             for n in self.estimator.split("+")]
+
+    def _base_log2(self, X: pd.DataFrame) -> np.ndarray:
+        """log2 cycles of the residual's base (the analytical model or the count model)."""
+        if self.base_ is None:
+            return X[ANA].to_numpy(float)
+        return self.base_.predict_log2(count_inputs(X))
+
+    def _inputs(self, X: pd.DataFrame) -> np.ndarray:
+        """The learned part's inputs: the feature columns (plus ``log_base`` over the count model), a writable
+        array (torch refuses read-only ones)."""
+        F = np.array(X[self.columns_], dtype=float)
+        return np.c_[F, self._base_log2(X)] if self.base_ is not None else F
 
     def _mape_offset(self, X: pd.DataFrame, y: np.ndarray, groups) -> float:
         from sklearn.model_selection import GroupKFold, KFold
@@ -137,9 +169,11 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         if self.mode == "analytical":
             return self.intercept_ + self.slope_ * X[ANA].to_numpy(float) + self.offset_
-        F = np.array(X[self.columns_], dtype=float)  # a writable copy (torch refuses read-only arrays)
+        if self.mode == "counts":
+            return self._base_log2(X) + self.offset_
+        F = self._inputs(X)
         f = np.mean([e.predict(F) for e in self.estimators_], axis=0) + self.offset_
-        return X[ANA].to_numpy(float) + f if self.mode == "residual" else f
+        return self._base_log2(X) + f if self.mode == "residual" else f
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.exp2(self.predict_log2(X))
@@ -151,11 +185,21 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         if not gains:
             return pd.Series(dtype=float)
         g = np.sum(gains, axis=0)
-        return pd.Series(g / g.sum(), index=self.columns_).sort_values(ascending=False)
+        names = self.columns_ + (["log_base"] if self.base_ is not None else [])
+        return pd.Series(g / g.sum(), index=names).sort_values(ascending=False)
+
+    def count_coefficients(self) -> pd.Series:
+        """Cycles per unit of each count of the count model (empty without one)."""
+        check_is_fitted(self, "columns_")
+        if self.base_ is None:
+            return pd.Series(dtype=float)
+        n = [c.removeprefix("log_") for c in BASE_COLUMNS[:-2]]
+        return pd.Series(self.base_.coef_, index=[f"conv {c}" for c in n] + [f"matmul {c}" for c in n] + ["ana"])
 
     def torch_log2(self, X):
         """Differentiable log2 RTL cycles from a torch tensor laid out like the design matrix (columns
-        ``feature_names_in_``); for MLP-only predictors (and ``mode="analytical"``), else a LooplabError."""
+        ``feature_names_in_``); for MLP-only predictors (and ``mode="analytical"`` or ``"counts"``), else a
+        LooplabError. The count model's base is differentiable too (a log-sum-exp over the counts)."""
         import torch
 
         check_is_fitted(self, "columns_")
@@ -163,10 +207,17 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         ana = X[:, names.index(ANA)]
         if self.mode == "analytical":
             return self.intercept_ + self.slope_ * ana + self.offset_
+        base = ana
+        if self.base_ is not None:
+            base = self.base_.torch_log2(count_inputs_torch(X, names))
+        if self.mode == "counts":
+            return base + self.offset_
         from surrogates.estimators.mlp import MLPRegressor
 
         if not all(isinstance(e, MLPRegressor) for e in self.estimators_):
             raise LooplabError(f"estimator {self.estimator!r} has no differentiable path (use mlp)", "torch_log2")
         F = X[:, torch.as_tensor([names.index(c) for c in self.columns_])]
+        if self.base_ is not None:
+            F = torch.cat([F, base[:, None]], dim=1)
         f = torch.stack([e.torch_forward(F) for e in self.estimators_]).mean(dim=0) + self.offset_
-        return ana + f if self.mode == "residual" else f
+        return base + f if self.mode == "residual" else f

@@ -39,6 +39,13 @@ PREDICTORS: dict[str, tuple[dict[str, Any], str]] = {
     "residual-gbm-rtl": ({"mode": "residual", "estimator": "gbm"}, "rtl"),
     "residual-gbm-rtl-uncalibrated": ({"mode": "residual", "estimator": "gbm", "calibrate": "none"}, "rtl"),
     "residual-mlp+gbm-rtl": ({"mode": "residual", "estimator": "mlp+gbm"}, "rtl"),
+    "counts": ({"mode": "counts"}, "rtl"),
+    "residual-ridge-rtl-counts": ({"mode": "residual", "estimator": "ridge", "base": "counts"}, "rtl"),
+    "residual-mlp-rtl-counts": ({"mode": "residual", "estimator": "mlp", "base": "counts"}, "rtl"),
+    "residual-gbm-rtl-counts": ({"mode": "residual", "estimator": "gbm", "base": "counts"}, "rtl"),
+    "residual-gbm-rtl-counts-uncalibrated": ({"mode": "residual", "estimator": "gbm", "base": "counts",
+                                              "calibrate": "none"}, "rtl"),
+    "residual-mlp+gbm-rtl-counts": ({"mode": "residual", "estimator": "mlp+gbm", "base": "counts"}, "rtl"),
 }
 
 

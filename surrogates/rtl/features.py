@@ -13,6 +13,8 @@ counts that can be 0), plus the analytical model's own cycles and bottlenecks:
   (one per ``array_dim`` rows), DMA rows moved in and out (one per ``array_dim`` channels of a pixel or a weight row;
   channels padded to the row), accumulator read-back (output words written to and partial sums read from DRAM);
 * DMA traffic per tensor and the tile sizes moved per transfer;
+* Gemmini's work counted per call of its hardware loop (:mod:`surrogates.rtl.counts`: calls, streamed rows, input,
+  weight and output DMA rows), the inputs of the count model the residual predictors build on;
 * the layer: MACs, kernel size, stride.
 
 ``raw`` and ``cosa``: the surrogates' generic feature sets (:mod:`surrogates.features`, docs/surrogates.md) of the
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from looplab.errors import LooplabError
+from surrogates.rtl.counts import gemmini_counts
 from surrogates.rtl.data import RtlData
 
 LEVELS = ("Registers", "Accumulator", "Scratchpad", "DRAM")
@@ -99,7 +102,8 @@ def rtl_features(d: RtlData, array_dim: int = 16) -> pd.DataFrame:
     f["log_tile_sp_I"] = _lg1(d.tile[:, SP, I])
     f["log_tile_acc_O"] = _lg1(d.tile[:, ACC, O] * d.instances[:, ACC])
     f["log_dma_per_tile"] = _lg1((rows_in + rows_out) / np.maximum(t[:, DRAM].prod(axis=1), 1))
-    return pd.DataFrame(f)
+    out = pd.DataFrame(f)
+    return pd.concat([out, gemmini_counts(d.temporal, d.spatial, d.dims, array_dim)], axis=1)
 
 
 def design_matrix(d: RtlData, kind: str = "rtl", array_dim: int = 16) -> pd.DataFrame:
