@@ -10,8 +10,6 @@ and what a learned correction adds or costs shows apart from the low-utilisation
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,28 +101,28 @@ def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.nda
     """Per predictor, the out-of-fold predictions (group k-fold: each row predicted once; repeated random
     splits: the rows of all test sets, concatenated, with their indices under ``"_index"``). ``groups`` (layer
     shapes) go to each fit, for its inner calibration folds."""
+    from looplab.progress import Progress
     from surrogates.rtl.estimators import RtlLatencyRegressor
 
     test_idx = np.concatenate([te for _, te in protocol.splits])
     out: dict[str, np.ndarray] = {"_index": test_idx}
-    t0 = time.monotonic()
-    for name in predictors:
-        params, fset = (predictors_spec or PREDICTORS)[name]
-        preds = []
-        for k, (tr, te) in enumerate(protocol.splits, start=1):
-            if not params:
-                preds.append(ana[te])
-                continue
-            model = clone(RtlLatencyRegressor(random_state=seed, **params))
-            X = X_by_set[fset]
-            model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
-            preds.append(model.predict(X.iloc[te]))
-            if progress and k < len(protocol.splits):
-                print(f"  {protocol.name}: {name} split {k}/{len(protocol.splits)} ({time.monotonic() - t0:.0f} s)",
-                      file=sys.stderr, flush=True)
-        out[name] = np.concatenate(preds)
-        if progress:
-            print(f"  {protocol.name}: {name} done ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+    spec = predictors_spec or PREDICTORS
+    n_fits = sum(len(protocol.splits) for name in predictors if spec[name][0])  # the analytical model is not fitted
+    with Progress(total=n_fits, unit="fit", desc=f"cross-validation ({protocol.name})", enabled=progress) as prog:
+        for name in predictors:
+            params, fset = spec[name]
+            preds = []
+            for tr, te in protocol.splits:
+                if not params:
+                    preds.append(ana[te])
+                    continue
+                model = clone(RtlLatencyRegressor(random_state=seed, **params))
+                X = X_by_set[fset]
+                model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
+                preds.append(model.predict(X.iloc[te]))
+                prog.postfix(predictor=name)
+                prog.update(1)
+            out[name] = np.concatenate(preds)
     return out
 
 
