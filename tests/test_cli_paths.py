@@ -99,10 +99,17 @@ def _check_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, monkey
     assert re.search(re.escape(fill(message)).replace(r"\ ", " "), err), err
 
 
-def test_closed_stdout_ends_quietly():
+@pytest.mark.parametrize("argv", [
+    ["list", "workloads"],
+    ["list", "layers", "resnet50"],
+    ["emit", "problem", "--workload", "resnet50"],
+    ["map", f"{REF_CASE}/arch.yaml", f"{REF_CASE}/problem.yaml", "--ert", f"{REF_CASE}/ERT.yaml", "--json",
+     "--no-progress", "--out", "{tmp}/m"],
+])
+def test_closed_stdout_ends_quietly(tmp_path, argv):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "looplab", "list", "workloads"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen([sys.executable, "-m", "looplab", *(a.replace("{tmp}", str(tmp_path)) for a in argv)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     p.stdout.close()  # the reader leaves before looplab writes (like `| head` after its lines)
     err = p.stderr.read().decode()
     assert p.wait() == EXIT_BROKEN_PIPE and err == "", err
