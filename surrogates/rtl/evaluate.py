@@ -21,6 +21,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, ShuffleSplit
 
+from looplab.errors import LooplabError
+
 #: the predictors compared (name -> RtlLatencyRegressor parameters, feature set); the CLI's models are among them
 PREDICTORS: dict[str, tuple[dict[str, Any], str]] = {
     "analytical": ({}, "rtl"),  # the analytical model as it is (no fit)
@@ -82,6 +84,9 @@ class Protocol:
 def group_kfold(groups: np.ndarray, k: int = 5) -> Protocol:
     """k folds over layer shapes: no layer in both train and test."""
     n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise LooplabError(f"cross-validation over layer shapes needs rows of at least 2 layer shapes, got {n_groups}",
+                           "training data")
     k = min(k, n_groups)
     splits = list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
     return Protocol(f"group-{k}-fold", splits, f"{k}-fold over {n_groups} layer shapes (no layer in train and test)")
