@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import pyarrow.parquet as pq
 
 from looplab.archspec import DIMS, TENSORS, ArchSpec, parse_arch
 from looplab.errors import LooplabError
+from looplab.progress import Progress
 from mappers.mapping import DIM_INDEX, Mapping, MappingBatch
 from surrogates.features import ArchArrays, Design, arch_arrays, design_for, design_rows, features
 
@@ -56,34 +55,10 @@ class FeatureTable:
                             pd.concat([p.meta for p in parts], ignore_index=True))
 
 
-class _Progress:
-    """tqdm on a terminal, else a plain line every few seconds."""
-
-    def __init__(self, total: int, desc: str, enabled: bool = True):
-        self.total, self.desc, self.enabled, self.n = total, desc, enabled, 0
-        self.bar = None
-        self.t0 = self.last = time.monotonic()
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="row", unit_scale=True, leave=False)
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and time.monotonic() - self.last > 5:
-            self.last = time.monotonic()
-            rate = self.n / max(1e-9, self.last - self.t0)
-            print(f"{self.desc}: {self.n:,}/{self.total:,} rows ({rate:,.0f}/s)", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def progress(total: int, desc: str, enabled: bool = True) -> _Progress:
-    return _Progress(total, desc, enabled)
+def progress(total: int, desc: str, enabled: bool = True, unit: str = "row") -> Progress:
+    """The shared reporter (:class:`looplab.progress.Progress`): a bar on a terminal, else a ``desc: done/total unit
+    (pct), rate, ETA`` line every ``$LOOPLAB_PROGRESS_EVERY`` s (default 30)."""
+    return Progress(total=total, unit=unit, desc=desc, enabled=enabled)
 
 
 class ArchCache:

@@ -203,7 +203,7 @@ def run_first_study(out: str | Path, labels: str = "analytical", scale: str = "s
     jobs = [(fs, m) for fs in sorted(feature_sets, key=lambda f: f != "cosa")
             for m in sorted(models, key=lambda x: order.index(x) if x in order else len(order))]
     n_fits = len(jobs) * (2 + len(PRESETS) + 1)
-    bar = progress(n_fits, "first-study fits", show_progress)
+    bar = progress(n_fits, "first-study fits", show_progress, unit="fit")
     res: dict[str, Any] = {"unseen_layers": {}, "unseen_layers_energy": {}, "leave_one_preset_out": {},
                            "validity_unseen_accelerators": {}, "fit_seconds": {}}
     kept: dict[tuple, SurrogateModel] = {}

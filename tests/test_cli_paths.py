@@ -31,6 +31,50 @@ ROOT = Path(__file__).resolve().parents[1]
     (["emit", "arch", "--family", "simba", "-o", "{dir}"], r"{dir}: is a directory"),
 ])
 def test_path_arguments_are_checked_up_front(tmp_path, capsys, monkeypatch, argv, message):
+    _check_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, message)
+
+
+REF_CASE = "tests/data/reference/full/00_simba_final_8x8_resnet50._outputs_input.76_valid"
+
+
+# the newer commands (train, predict, experiment, map, search, emit mapping -o): each path argument, wrong in one
+# way, is one `looplab: error: PATH: ...` line and exit 2 before any work (no IsADirectoryError/NotADirectoryError
+# traceback, no error after the work is done)
+@pytest.mark.parametrize("argv, message", [
+    (["train", "{dir}", "--model", "rtl-gbm", "--out", "{tmp}/m"], r"{dir}: is a directory; expected a file"),
+    (["train", "{tmp}/missing.csv", "--model", "rtl-gbm", "--out", "{tmp}/m"],
+     r"{tmp}/missing.csv: no such file or folder"),
+    (["train", "{file}", "--model", "rtl-gbm", "--out", "{file}"], r"{file}: is a file; give a folder"),
+    (["train", "{dir}", "--model", "gbm", "--out", "{file}/m"], r"{file}/m: cannot be created: {file} is a file"),
+    (["predict", "{file}", "{file}", "--out", "{tmp}/p.jsonl"], r"{file}: is a file; expected a folder"),
+    (["predict", "{tmp}/nomodel", "{file}", "--out", "{tmp}/p.jsonl"], r"{tmp}/nomodel: no such folder"),
+    (["predict", "{rtlmodel}", "{dir}", "--out", "{tmp}/p.jsonl"], r"{dir}: is a directory; expected a file"),
+    (["predict", "{rtlmodel}", "{file}", "--out", "{dir}"], r"{dir}: is a directory; give the path of a file"),
+    (["experiment", "first-study", "--out", "{file}"], r"{file}: is a file; give a folder"),
+    (["experiment", "first-study", "--out", "{file}/x"], r"{file}/x: cannot be created: {file} is a file"),
+    (["map", "{dir}", "{ref}/problem.yaml", "--out", "{tmp}/m"], r"{dir}: is a directory; expected a file"),
+    (["map", "{ref}/arch.yaml", "{tmp}/missing.yaml", "--out", "{tmp}/m"], r"{tmp}/missing.yaml: no such file"),
+    (["map", "{ref}/arch.yaml", "{ref}/problem.yaml", "--out", "{file}/x"],
+     r"{file}/x: cannot be created: {file} is a file"),
+    (["map", "{ref}/arch.yaml", "{ref}/problem.yaml", "--out", "{tmp}/m", "--ert", "{dir}"],
+     r"{dir}: is a directory; expected a file"),
+    (["map", "{ref}/arch.yaml", "{ref}/problem.yaml", "--out", "{tmp}/m", "--backend", "timeloop-mapper",
+      "--mapper-config", "{tmp}/missing.yaml"], r"{tmp}/missing.yaml: no such file"),
+    (["search", "--workload", "resnet50", "--out", "{file}"], r"{file}: is a file; give a folder"),
+    (["search", "--workload", "resnet50", "--out", "{file}/x"], r"{file}/x: cannot be created: {file} is a file"),
+    (["emit", "mapping", "{ref}/mapping.yaml", "--arch", "{ref}/arch.yaml", "-o", "{dir}"],
+     r"{dir}: is a directory; give the path of a file"),
+    (["emit", "mapping", "{ref}/mapping.yaml", "--arch", "{ref}/arch.yaml", "-o", "{file}/x.yaml"],
+     r"{file}/x.yaml: cannot be created: {file} is a file"),
+    (["emit", "mapping", "--arch", "{ref}/arch.yaml", "--problem", "{ref}/problem.yaml", "--sample", "1",
+      "-o", "{file}"], r"{file}: is a file; give a folder"),
+])
+def test_newer_commands_check_path_arguments_up_front(tmp_path, capsys, monkeypatch, argv, message):
+    _check_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, message)
+
+
+def _check_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                           argv: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
     d = tmp_path / "adir"
     d.mkdir()
@@ -38,7 +82,11 @@ def test_path_arguments_are_checked_up_front(tmp_path, capsys, monkeypatch, argv
     f.write_text("x\n")
     cases = tmp_path / "cases.jsonl"
     cases.write_text("")
-    sub = {"{dir}": str(d), "{file}": str(f), "{cases}": str(cases), "{tmp}": str(tmp_path)}
+    rtl_model = tmp_path / "rtlmodel"  # what `predict` reads before choosing how to read INPUT
+    rtl_model.mkdir()
+    (rtl_model / "meta.json").write_text(json.dumps({"kind": "rtl", "model": "rtl-gbm"}))
+    sub = {"{dir}": str(d), "{file}": str(f), "{cases}": str(cases), "{tmp}": str(tmp_path),
+           "{ref}": str(ROOT / REF_CASE), "{rtlmodel}": str(rtl_model)}
 
     def fill(s: str) -> str:
         for k, v in sub.items():
@@ -51,10 +99,17 @@ def test_path_arguments_are_checked_up_front(tmp_path, capsys, monkeypatch, argv
     assert re.search(re.escape(fill(message)).replace(r"\ ", " "), err), err
 
 
-def test_closed_stdout_ends_quietly():
+@pytest.mark.parametrize("argv", [
+    ["list", "workloads"],
+    ["list", "layers", "resnet50"],
+    ["emit", "problem", "--workload", "resnet50"],
+    ["map", f"{REF_CASE}/arch.yaml", f"{REF_CASE}/problem.yaml", "--ert", f"{REF_CASE}/ERT.yaml", "--json",
+     "--no-progress", "--out", "{tmp}/m"],
+])
+def test_closed_stdout_ends_quietly(tmp_path, argv):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "looplab", "list", "workloads"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen([sys.executable, "-m", "looplab", *(a.replace("{tmp}", str(tmp_path)) for a in argv)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     p.stdout.close()  # the reader leaves before looplab writes (like `| head` after its lines)
     err = p.stderr.read().decode()
     assert p.wait() == EXIT_BROKEN_PIPE and err == "", err

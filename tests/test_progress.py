@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
+import pytest
 import yaml
 
 from looplab.cli import main
 from looplab.progress import Progress, format_duration, progress_line
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Clock:
@@ -68,3 +72,32 @@ def test_sweep_on_a_log_file_prints_true_progress_lines(tmp_path, monkeypatch, c
     assert found[0][0] > 0 and found[-1][0] == found[-1][1] == 8
     assert [d for d, _ in found] == sorted(d for d, _ in found)
     assert "ETA" in err
+
+
+REF_CASE = ROOT / "tests/data/reference/full/00_simba_final_8x8_resnet50._outputs_input.76_valid"
+
+
+@pytest.mark.parametrize("argv, line, total", [
+    # RTL cross-validation: one count per fold fitted
+    (["train", str(ROOT / "tests/data/dosa/firesim_training_sample240.csv"), "--model", "rtl-gbm", "--out", "{tmp}/m"],
+     r"cross-validation \(group-5-fold\): (\d+)/(\d+) fit \(", 5),
+    # the looplab mapper: one count per independent run
+    (["map", str(REF_CASE / "arch.yaml"), str(REF_CASE / "problem.yaml"), "--ert", str(REF_CASE / "ERT.yaml"),
+      "--out", "{tmp}/m"], r"looplab map: (\d+)/(\d+) run \(", 3),
+    # co-search: evaluations out of the budget, per method
+    (["search", "--workload", "alexnet", "--method", "random", "--budget", "20", "--energy", "estimator",
+      "--out", "{tmp}/s"], r"random: (\d+)/(\d+) eval \(", 20),
+])
+def test_newer_long_commands_print_true_progress_lines(tmp_path, monkeypatch, capsys, argv, line, total):
+    """map, search and train (RTL cross-validation) on a log file: `done/total` lines from looplab.progress, none
+    with --no-progress."""
+    monkeypatch.setenv("LOOPLAB_PROGRESS_EVERY", "0")
+    assert main([a.replace("{tmp}", str(tmp_path / "1")) for a in argv]) == 0
+    err = capsys.readouterr().err
+    found = [(int(a), int(b)) for a, b in re.findall(line, err)]
+    assert found, err
+    assert found[-1] == (total, total) and {t for _, t in found} == {total}, err
+    assert [d for d, _ in found] == sorted(d for d, _ in found)
+    assert main([a.replace("{tmp}", str(tmp_path / "2")) for a in argv] + ["--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert not re.search(line, err) and not re.search(r"\d+/\d+ \w+ \(", err), err

@@ -288,6 +288,10 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["train", str(DOSA / "timeloop_dataset_sample.csv"), "--model", "rtl-analytical",
                  "--out", str(tmp_path / "c")]) == 2
     assert "gemmini_cycle" in capsys.readouterr().err
+    # one layer shape: no group k-fold possible; one error line, not sklearn's ValueError
+    assert main(["train", str(DOSA / "firesim_training_head30.csv"), "--model", "rtl-analytical",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "needs rows of at least 2 layer shapes, got 1" in capsys.readouterr().err
 
 
 def test_mape_offset_calibration():

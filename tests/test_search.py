@@ -129,7 +129,7 @@ def test_map_cli_bad_input_is_one_error_line(tmp_path, capsys):
     from looplab.cli import main
 
     assert main(["map", str(REF / "arch.yaml"), str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
-    assert "missing.yaml: not found" in capsys.readouterr().err
+    assert "missing.yaml: no such file" in capsys.readouterr().err
 
 
 def test_network_cost_is_dosa_sum_of_counts():

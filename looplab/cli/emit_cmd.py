@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from looplab.cli.paths import path_arg
+from looplab.cli.paths import check_path, path_arg
 from looplab.errors import LooplabError
 
 
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--sample", type=int, metavar="N", help="draw N valid random mappings (mappers.sampler)")
     m.add_argument("--invalid", type=int, default=0, metavar="M", help="with --sample: also M invalid ones")
     m.add_argument("--seed", type=int, default=0, help="with --sample: RNG seed")
-    m.add_argument("-o", "--out", help="output file (a folder with --sample; default: stdout)")
+    m.add_argument("-o", "--out", type=Path, help="output file (a folder with --sample; default: stdout)")
     m.set_defaults(func=_cmd_emit_mapping)
 
 
@@ -133,6 +133,8 @@ def _cmd_emit_mapping(args: argparse.Namespace) -> int:
     from looplab.emit import arch_config, emit_mapping, parse_assignments, render_mapping, select_layers
     from looplab.workloads import Layer
 
+    if args.out is not None:  # a file to write, or with --sample a folder: checked before any work
+        check_path("out_dir" if args.sample is not None else "out_file", args.out)
     spec = family = None
     if args.arch:
         if args.family or args.preset or args.arch_sets:

@@ -15,6 +15,7 @@ import importlib
 import json
 from pathlib import Path
 
+from looplab.cli.paths import check_path, path_arg
 from looplab.errors import LooplabError
 
 SURROGATE_MODELS = ("lr", "rf", "mlp", "gbm")
@@ -25,7 +26,7 @@ TARGETS = ("cycles", "energy", "valid", "rtl_cycles")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a surrogate (lr|rf|mlp|gbm) or an RTL-latency predictor (rtl-*)",
                        description="DATA: a sweep dataset (Parquet) or, for rtl-* models, a DOSA FireSim CSV.")
-    p.add_argument("data", metavar="DATASET|FIRESIM.csv")
+    p.add_argument("data", metavar="DATASET|FIRESIM.csv", type=path_arg("any"))
     p.add_argument("--model", required=True, choices=SURROGATE_MODELS + RTL_MODELS)
     p.add_argument("--features", default=None, help="feature set (raw|cosa; rtl models have their own default)")
     p.add_argument("--target", default=None, choices=TARGETS)
@@ -33,15 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scaling", default=None, choices=("roofline", "none"),
                    help="surrogates: fit cycles / ideal compute time and energy / MAC (roofline, default) or the "
                         "raw target (none)")
-    p.add_argument("--out", required=True, metavar="MODEL_DIR")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", type=path_arg("out_dir"))
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="predict with a trained model",
                        description="INPUT: a CASES.jsonl (as for evaluate --batch), a dataset, or a DOSA CSV.")
-    p.add_argument("model_dir", metavar="MODEL_DIR")
-    p.add_argument("input", metavar="INPUT")
-    p.add_argument("--out", required=True, metavar="PRED.jsonl")
+    p.add_argument("model_dir", metavar="MODEL_DIR", type=path_arg("dir"))
+    p.add_argument("input", metavar="INPUT", type=path_arg("any"))
+    p.add_argument("--out", required=True, metavar="PRED.jsonl", type=path_arg("out_file"))
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_predict)
 
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default="analytical", choices=("analytical", "timeloop", "pytimeloop"))
     p.add_argument("--scale", default="small", choices=("small", "paper"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", type=path_arg("out_dir"))
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_experiment)
 
@@ -60,8 +61,9 @@ def _entry(module: str, fn: str):
 
 
 def _train(args: argparse.Namespace) -> int:
-    if not Path(args.data).exists():
-        raise LooplabError(f"{args.data}: not found")
+    # the paths exist (looplab.cli.paths); an RTL model reads one CSV file, not a folder
+    if args.model.startswith("rtl-"):
+        check_path("file", Path(args.data))
     module = "surrogates.rtl.cli_entry" if args.model.startswith("rtl-") else "surrogates.cli_entry"
     return int(_entry(module, "train")(args) or 0)
 
@@ -77,12 +79,11 @@ def model_kind(model_dir: Path) -> str:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    model_dir = Path(args.model_dir)
-    if not model_dir.is_dir():
-        raise LooplabError(f"{model_dir}: {'not a directory' if model_dir.exists() else 'not found'}")
-    if not Path(args.input).exists():
-        raise LooplabError(f"{args.input}: not found")
-    module = "surrogates.rtl.cli_entry" if model_kind(model_dir) == "rtl" else "surrogates.cli_entry"
+    model_dir = Path(args.model_dir)  # an existing folder, INPUT exists (looplab.cli.paths)
+    rtl = model_kind(model_dir) == "rtl"
+    if rtl:  # an RTL model reads one DOSA CSV file, not a folder
+        check_path("file", Path(args.input))
+    module = "surrogates.rtl.cli_entry" if rtl else "surrogates.cli_entry"
     return int(_entry(module, "predict")(args) or 0)
 
 

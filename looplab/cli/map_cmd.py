@@ -13,6 +13,7 @@ import importlib
 import json
 from pathlib import Path
 
+from looplab.cli.paths import path_arg
 from looplab.errors import LooplabError
 
 # backend name -> "module:function"
@@ -25,16 +26,18 @@ BACKENDS = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("map", help="find the best mapping of one layer on fixed hardware",
                        description="Writes OUT/mapping.yaml (Timeloop's format) and OUT/result.json.")
-    p.add_argument("arch", metavar="ARCH.yaml")
-    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("arch", metavar="ARCH.yaml", type=path_arg("file"))
+    p.add_argument("problem", metavar="PROBLEM.yaml", type=path_arg("file"))
     p.add_argument("--backend", choices=sorted(BACKENDS), default="looplab")
     p.add_argument("--metric", choices=("edp", "energy", "delay"), default="edp")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--ert", metavar="ERT.yaml", help="energy reference table (default: Accelergy, cached)")
+    p.add_argument("--out", required=True, metavar="DIR", type=path_arg("out_dir"))
+    p.add_argument("--ert", metavar="ERT.yaml", type=path_arg("file"),
+                   help="energy reference table (default: Accelergy, cached)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
     p.add_argument("--threads", type=int, default=None, metavar="N")
-    p.add_argument("--mapper-config", metavar="FILE", help="timeloop-mapper: a mapper/constraints YAML to use")
+    p.add_argument("--mapper-config", metavar="FILE", type=path_arg("file"),
+                   help="timeloop-mapper: a mapper/constraints YAML to use")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_map)
@@ -50,12 +53,7 @@ def _backend(name: str):
 
 
 def _map(args: argparse.Namespace) -> int:
-    for path in (args.arch, args.problem):
-        if not Path(path).is_file():
-            raise LooplabError(f"{path}: {'is a directory' if Path(path).is_dir() else 'not found'}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise LooplabError(f"{out}: exists and is not a directory")
+    out = Path(args.out)  # every path argument was checked up front (looplab.cli.paths)
     fn = _backend(args.backend)
     res = fn(Path(args.arch), Path(args.problem), out, metric=args.metric, seed=args.seed, timeout_s=args.timeout,
              threads=args.threads, mapper_config=args.mapper_config, ert=args.ert, progress=not args.no_progress)

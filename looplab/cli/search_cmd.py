@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from looplab.cli.paths import path_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="co-search hardware and mappings for a network (gradient and baselines)",
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="gradient, random, bo, botorch, mindmappings, comma-separated, or all")
     p.add_argument("--budget", type=int, default=10_000, metavar="N", help="evaluations per method")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", type=path_arg("out_dir"))
     p.add_argument("--energy", default="auto", choices=("auto", "accelergy", "estimator"),
                    help="energy tables of the reported designs (auto: Accelergy when on PATH)")
     p.add_argument("--no-progress", action="store_true")

@@ -27,7 +27,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -111,12 +110,18 @@ def _tables(arch: Path, ert: str | Path | None) -> tuple[Path, Path | None]:
 
 def _run(cmd: list[str], cwd: Path, timeout_s: float | None, progress: bool) -> tuple[int | None, bool, float]:
     """Run the mapper; SIGINT at ``timeout_s`` (it then writes its best mapping), SIGKILL after the grace time.
-    Returns (exit status, stopped by the time limit, wall seconds). Prints a progress line every 5 s."""
+    Returns (exit status, stopped by the time limit, wall seconds). Progress (:class:`looplab.progress.Progress`)
+    counts the seconds, out of ``timeout_s`` when there is one (its ETA is then the time limit), with the best
+    mapping so far."""
+    from looplab.progress import Progress
+
     start = time.monotonic()
-    with open(cwd / "stdout.txt", "wb") as out, open(cwd / "stderr.txt", "wb") as err:
+    total = max(1, round(timeout_s)) if timeout_s is not None else None
+    with open(cwd / "stdout.txt", "wb") as out, open(cwd / "stderr.txt", "wb") as err, \
+            Progress(total=total, unit="s", desc="timeloop-mapper", enabled=progress) as prog:
         proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
-        interrupted, last_note = False, start
+        interrupted, last_best = False, start - 5
         try:
             while proc.poll() is None:
                 now = time.monotonic()
@@ -125,10 +130,12 @@ def _run(cmd: list[str], cwd: Path, timeout_s: float | None, progress: bool) -> 
                     interrupted = True
                 if interrupted and now - start >= (timeout_s or 0) + _GRACE_S:
                     os.killpg(proc.pid, signal.SIGKILL)
-                if progress and now - last_note >= 5:
-                    last_note = now
-                    print(f"timeloop-mapper: {now - start:.0f} s, best so far: {_best_line(cwd) or '-'}",
-                          file=sys.stderr, flush=True)
+                seconds = int(now - start) if total is None else min(total, int(now - start))
+                if seconds > prog.done:
+                    if now - last_best >= 5:  # the mapper's log grows; read it every 5 s at most
+                        last_best = now
+                        prog.postfix(best=_best_line(cwd) or "-")
+                    prog.update(seconds - prog.done)
                 time.sleep(0.2)
         finally:
             if proc.poll() is None:

@@ -9,10 +9,10 @@ rounded point re-evaluated with the exact model costs one more.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Any
 
+from looplab.progress import Progress
 from mappers.search.network import Design
 
 
@@ -25,13 +25,9 @@ class Tracker:
         self.best: Design | None = None
         self.trace: list[tuple[int, float]] = []
         self.t0 = time.monotonic()
-        self._bar = None
-        self._last_line = self.t0
         self.progress = progress
-        if progress and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=self.budget, desc=method, unit="eval", file=sys.stderr, dynamic_ncols=True)
+        # a bar on a terminal, else a `method: done/budget eval (pct), rate, ETA` line every $LOOPLAB_PROGRESS_EVERY s
+        self._prog = Progress(total=self.budget, unit="eval", desc=method, enabled=progress)
 
     @property
     def remaining(self) -> int:
@@ -55,15 +51,9 @@ class Tracker:
         self._show(n)
 
     def _show(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(min(n, self._bar.total - self._bar.n))
-            self._bar.set_postfix_str(f"best EDP {self.best_edp:.3g}", refresh=False)
-        elif self.progress and time.monotonic() - self._last_line > 5:
-            self._last_line = time.monotonic()
-            print(f"{self.method}: {self.evaluations}/{self.budget} evaluations, best EDP {self.best_edp:.4g}, "
-                  f"{time.monotonic() - self.t0:.0f} s", file=sys.stderr, flush=True)
+        self._prog.postfix(**{"best EDP": f"{self.best_edp:.4g}"})
+        self._prog.update(max(0, min(int(n), self.budget - self._prog.done)))  # a last step may overshoot
 
     def close(self) -> dict[str, Any]:
-        if self._bar is not None:
-            self._bar.close()
+        self._prog.close()
         return {"evaluations": self.evaluations, "wall_s": time.monotonic() - self.t0}

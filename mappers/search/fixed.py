@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from looplab.archspec import parse_arch
 from looplab.errors import LooplabError
+from looplab.progress import Progress
 from looplab.workloads import Layer
 from mappers.search.local import LayerProblem, local_search
 
@@ -60,21 +60,23 @@ def map_layer(arch: Path, problem: Path, out_dir: Path, *, metric: str = "edp", 
     prob = LayerProblem(spec, table, layer.dims, metric)
     deadline = t0 + timeout_s if timeout_s else None
     best = None
-    last = [t0]
+    # counted per independent run (restart); the line also shows the evaluations and the best score so far
+    prog = Progress(total=SETTINGS["restarts"], unit="run", desc="looplab map", enabled=progress)
 
     def show(evals: int, score: float) -> None:
-        if progress and time.monotonic() - last[0] > 2:
-            last[0] = time.monotonic()
-            print(f"looplab map: {prob.evaluations} evaluations, best log-{metric} {score:.4f}", file=sys.stderr)
+        prog.postfix(evaluations=prob.evaluations, **{f"best log-{metric}": f"{score:.4f}"})
+        prog.update(0)  # a line when one is due, within a run as well
 
-    for r in range(SETTINGS["restarts"]):
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        res = local_search(prob, seed * 1000 + r, pop=SETTINGS["population"], children=SETTINGS["children"],
-                           stop_after=SETTINGS["stop_after"], max_evals=SETTINGS["max_evals_per_run"],
-                           deadline=deadline, callback=show)
-        if best is None or res.score < best.score:
-            best = res
+    with prog:
+        for r in range(SETTINGS["restarts"]):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            res = local_search(prob, seed * 1000 + r, pop=SETTINGS["population"], children=SETTINGS["children"],
+                               stop_after=SETTINGS["stop_after"], max_evals=SETTINGS["max_evals_per_run"],
+                               deadline=deadline, callback=show)
+            if best is None or res.score < best.score:
+                best = res
+            prog.update(1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"backend": "looplab", "metric": metric, "seed": seed, "ert": source,

@@ -10,8 +10,6 @@ and what a learned correction adds or costs shows apart from the low-utilisation
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, ShuffleSplit
+
+from looplab.errors import LooplabError
 
 #: the predictors compared (name -> RtlLatencyRegressor parameters, feature set); the CLI's models are among them
 PREDICTORS: dict[str, tuple[dict[str, Any], str]] = {
@@ -91,6 +91,9 @@ class Protocol:
 def group_kfold(groups: np.ndarray, k: int = 5) -> Protocol:
     """k folds over layer shapes: no layer in both train and test."""
     n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise LooplabError(f"cross-validation over layer shapes needs rows of at least 2 layer shapes, got {n_groups}",
+                           "training data")
     k = min(k, n_groups)
     splits = list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
     return Protocol(f"group-{k}-fold", splits, f"{k}-fold over {n_groups} layer shapes (no layer in train and test)")
@@ -110,28 +113,28 @@ def cross_validate(X_by_set: dict[str, pd.DataFrame], y: np.ndarray, ana: np.nda
     """Per predictor, the out-of-fold predictions (group k-fold: each row predicted once; repeated random
     splits: the rows of all test sets, concatenated, with their indices under ``"_index"``). ``groups`` (layer
     shapes) go to each fit, for its inner calibration folds."""
+    from looplab.progress import Progress
     from surrogates.rtl.estimators import RtlLatencyRegressor
 
     test_idx = np.concatenate([te for _, te in protocol.splits])
     out: dict[str, np.ndarray] = {"_index": test_idx}
-    t0 = time.monotonic()
-    for name in predictors:
-        params, fset = (predictors_spec or PREDICTORS)[name]
-        preds = []
-        for k, (tr, te) in enumerate(protocol.splits, start=1):
-            if not params:
-                preds.append(ana[te])
-                continue
-            model = clone(RtlLatencyRegressor(random_state=seed, **params))
-            X = X_by_set[fset]
-            model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
-            preds.append(model.predict(X.iloc[te]))
-            if progress and k < len(protocol.splits):
-                print(f"  {protocol.name}: {name} split {k}/{len(protocol.splits)} ({time.monotonic() - t0:.0f} s)",
-                      file=sys.stderr, flush=True)
-        out[name] = np.concatenate(preds)
-        if progress:
-            print(f"  {protocol.name}: {name} done ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+    spec = predictors_spec or PREDICTORS
+    n_fits = sum(len(protocol.splits) for name in predictors if spec[name][0])  # the analytical model is not fitted
+    with Progress(total=n_fits, unit="fit", desc=f"cross-validation ({protocol.name})", enabled=progress) as prog:
+        for name in predictors:
+            params, fset = spec[name]
+            preds = []
+            for tr, te in protocol.splits:
+                if not params:
+                    preds.append(ana[te])
+                    continue
+                model = clone(RtlLatencyRegressor(random_state=seed, **params))
+                X = X_by_set[fset]
+                model.fit(X.iloc[tr], y[tr], groups=None if groups is None else groups[tr])
+                preds.append(model.predict(X.iloc[te]))
+                prog.postfix(predictor=name)
+                prog.update(1)
+            out[name] = np.concatenate(preds)
     return out
 
 
