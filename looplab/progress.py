@@ -81,6 +81,7 @@ class Progress:
         self._last = self._t0
         self._postfix: dict[str, Any] = {}
         self.lines_printed = 0
+        self._printed_at = -1  # the count the last plain line showed
         self._bar = None
         self.mode = "off"
         if enabled:
@@ -109,8 +110,7 @@ class Progress:
             now = self._clock()
             if now - self._last >= self.every_s:
                 self._last = now
-                self._echo(self.line())
-                self.lines_printed += 1
+                self._print()
 
     def add_total(self, delta: int) -> None:
         """Grow or shrink the total (e.g. work given up)."""
@@ -128,10 +128,14 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.mode == "lines" and self.lines_printed:  # end a logged run with its final count
-            self._echo(self.line())
-            self.lines_printed += 1
+        elif self.mode == "lines" and self.lines_printed and self._printed_at != self.done:
+            self._print()  # end a logged run with its final count, unless the last line already showed it
         self.mode = "off"
+
+    def _print(self) -> None:
+        self._echo(self.line())
+        self.lines_printed += 1
+        self._printed_at = self.done
 
     def __enter__(self) -> Progress:
         return self

@@ -38,8 +38,15 @@ def test_plain_lines_count_themselves_with_rate_and_eta():
     p.postfix(valid="50.0%")
     p.update(800)
     assert lines[-1] == "sweep: 1000/1000 pt (100.0%), 25 pt/s, finished, elapsed 40 s, valid 50.0%"
-    p.close()  # a final line only because lines were printed
-    assert len(lines) == 3 and p.done == 1000
+    p.close()  # the last line already shows the final count: not printed twice
+    assert len(lines) == 2 and p.done == 1000
+    q = Progress(total=10, every_s=10, echo=lines.append, clock=clock, stream=io.StringIO())
+    clock.t += 10
+    q.update(4)
+    q.update(6)  # within 10 s of the last line: none
+    q.close()  # a final line, since lines were printed and the last one showed 4
+    assert lines[-2:] == ["4/10 it (40.0%), 0.4 it/s, ETA 15 s, elapsed 10 s",
+                          "10/10 it (100.0%), 1.0 it/s, finished, elapsed 10 s"]
 
 
 def test_disabled_progress_counts_but_prints_nothing():

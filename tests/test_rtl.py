@@ -279,6 +279,16 @@ def test_cli_train_predict(tmp_path, capsys):
     assert np.allclose(rev[::-1], [r["prediction"] for r in lines])
 
 
+def test_cv_command_checks_its_paths_up_front(tmp_path, capsys):
+    from surrogates.rtl.__main__ import main as rtl_main
+
+    assert rtl_main(["cv", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert f"{tmp_path}: is a directory; expected a file" in capsys.readouterr().err
+    (tmp_path / "f").write_text("x")
+    assert rtl_main(["cv", str(SAMPLE), "--out", str(tmp_path / "f")]) == 2
+    assert "is a file; give a folder to write into" in capsys.readouterr().err
+
+
 def test_cli_errors(tmp_path, capsys):
     assert main(["train", str(SAMPLE), "--model", "rtl-gbm", "--target", "cycles", "--out", str(tmp_path / "a")]) == 2
     assert "looplab: error: --target: RTL models predict rtl_cycles" in capsys.readouterr().err

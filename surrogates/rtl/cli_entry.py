@@ -190,6 +190,10 @@ def cv(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
+    from looplab.cli.paths import check_path
+
+    check_path("file", Path(args.data))
+    check_path("out_dir", Path(args.out))
     names = [n.strip() for n in args.predictors.split(",") if n.strip()]
     bad = [n for n in names if n not in PREDICTORS]
     if bad:
