@@ -43,8 +43,9 @@ class SampleStats:
     rounds: int = 0
 
 
-class _Generator:
-    """Vectorised candidate generator for one (architecture, layer)."""
+class FactorGenerator:
+    """Vectorised candidate generator for one (architecture, layer): draws factor assignments (the sampler's core,
+    also the co-search's encoding, :mod:`mappers.search.encoding`)."""
 
     def __init__(self, arch: ArchSpec, dims: dict, rules: FamilyRules):
         self.arch = arch
@@ -164,7 +165,7 @@ def sample_mappings(arch: ArchSpec, dims: dict, n_valid: int, n_invalid: int, se
     if n_valid < 0 or n_invalid < 0:
         raise LooplabError(f"quotas must be >= 0 (valid {n_valid}, invalid {n_invalid})", "sample")
     rules = rules_for(arch, family)
-    gen = _Generator(arch, dims, rules)
+    gen = FactorGenerator(arch, dims, rules)
     rng = np.random.default_rng(seed)
     max_draws = max_draws if max_draws is not None else max(200_000, 200 * (n_valid + n_invalid))
     stats = SampleStats()

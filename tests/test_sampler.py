@@ -93,11 +93,11 @@ def test_canonical_keys_match_semantic_equality(archs):
     """The sampler's duplicate keys partition mappings exactly as mappers.canonical.semantic_key does."""
     from mappers.canonical import semantic_key
     from mappers.families import rules_for
-    from mappers.sampler import _Generator
+    from mappers.sampler import FactorGenerator
 
     spec = archs["gemmini_4x4"]
     dims = dict(R=1, S=1, P=2, Q=1, C=4, K=6, N=1)  # small: many repeats among 3000 draws
-    batch = _Generator(spec, dims, rules_for(spec)).draw(np.random.default_rng(0), 3000, (-3.0, 4.0), (0.0, 0.5))
+    batch = FactorGenerator(spec, dims, rules_for(spec)).draw(np.random.default_rng(0), 3000, (-3.0, 4.0), (0.0, 0.5))
     fast = canonical_keys(batch)
     slow = [semantic_key(m) for m in batch.to_mappings()]
     pairs_fast = {(a, b) for a in range(0, 3000, 7) for b in range(0, 3000, 11) if fast[a] == fast[b]}

@@ -3,7 +3,7 @@
 Every prime factor of every layer dimension (with multiplicity) is one *slot*; its *choice* is a temporal loop at
 one storage level (choice ``c < L``) or one of the spatial loops the family allows for that dimension (choice
 ``L + j``: the ``j``-th spatial option of :func:`mappers.families.rules_for`). The tables are the random sampler's
-(:class:`mappers.sampler._Generator`), so a decoded assignment is what the sampler would have drawn. A choice is
+(:class:`mappers.sampler.FactorGenerator`), so a decoded assignment is what the sampler would have drawn. A choice is
 *allowed* unless it can never be valid: a temporal loop of a dimension that indexes a tensor kept at a level of
 capacity 1 (Gemmini's weight register).
 
@@ -22,7 +22,7 @@ import numpy as np
 from looplab.archspec import DIMS, ArchSpec
 from mappers.families import rules_for
 from mappers.mapping import DIM_INDEX, MappingBatch, prime_factors
-from mappers.sampler import RELEVANT, _Generator
+from mappers.sampler import RELEVANT, FactorGenerator
 from mappers.validity import capacity
 
 GROUPS = ("RSC", "K", "PQN")
@@ -37,7 +37,7 @@ class Encoding:
     def __init__(self, arch: ArchSpec, dims: dict, family: str | None = None):
         rules = rules_for(arch, family)
         self.arch, self.rules = arch, rules
-        self.gen = _Generator(arch, dims, rules)
+        self.gen = FactorGenerator(arch, dims, rules)
         g = self.gen
         self.L = g.L
         self.F = len(g.slots)
