@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from looplab.errors import LooplabError
-from surrogates.rtl.counts import BASE_COLUMNS, CountModel, count_inputs, count_inputs_torch
+from surrogates.rtl.counts import COUNT_COLUMNS, CountModel, count_inputs, count_inputs_torch
 
 MODES = ("analytical", "learned", "residual", "counts")
 BASES = ("analytical", "counts")
@@ -37,7 +37,6 @@ ANA = "log_ana"
 CALIBRATIONS = ("mape", "none")
 #: columns that come from the analytical model (left out in ``mode="learned"``)
 ANALYTICAL_PREFIXES = ("log_ana", "log_compute", "log_bw_")
-
 
 
 def make_estimator(name: str, random_state: int = 0) -> BaseEstimator:
@@ -193,7 +192,7 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         if self.base_ is None:
             return pd.Series(dtype=float)
-        n = [c.removeprefix("log_") for c in BASE_COLUMNS[:-2]]
+        n = [c.removeprefix("log_") for c in COUNT_COLUMNS]
         return pd.Series(self.base_.coef_, index=[f"conv {c}" for c in n] + [f"matmul {c}" for c in n] + ["ana"])
 
     def torch_log2(self, X):
