@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> int:
     meta = {"kind": "rtl", "model": args.model, "params": model.get_params(), "features": fs,
             "array_dim": ARRAY_DIM, "columns": list(X.columns), "target": "rtl_cycles (target.gemmini_cycle)",
             "train_data": str(args.data), "n_train": len(data), "seed": args.seed, "offset_log2": model.offset_,
-            "importances": imp.head(20).to_dict(), "count_coefficients": model.count_coefficients().to_dict(),
+            "importances": imp.head(20).to_dict(), "count_coefficients": coef.to_dict(),
             "cv": {"protocol": prot.description, "all": t_all.to_dict(orient="index"),
                    "without_extreme": t_noext.to_dict(orient="index"), "extreme_rows": int(ext.sum()),
                    "extreme_fences": fences, "full_array": t_full.to_dict(orient="index"),

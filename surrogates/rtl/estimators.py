@@ -108,8 +108,6 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
             raise LooplabError(f"unknown base {self.base!r} (choose from {', '.join(BASES)})", "base")
         if ANA not in X.columns:
             raise LooplabError(f"the design matrix has no {ANA!r} column", "X")
-        if self._uses_counts():
-            count_inputs(X.iloc[:1])  # the columns it needs are there
         y = np.asarray(y, float)
         if not (y > 0).all():
             raise LooplabError("RTL cycles must be > 0", "y")
@@ -132,8 +130,9 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
             self.base_ = CountModel().fit(count_inputs(X), np.exp2(ly))
             if self.mode == "counts":
                 return
-        target = ly - self._base_log2(X) if self.mode == "residual" else ly
-        F = self._inputs(X)
+        base = self._base_log2(X)
+        target = ly - base if self.mode == "residual" else ly
+        F = self._inputs(X, base)
         self.estimators_ = [clone(make_estimator(n, self.random_state)).fit(F, target)
                             for n in self.estimator.split("+")]
 
@@ -143,11 +142,11 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
             return X[ANA].to_numpy(float)
         return self.base_.predict_log2(count_inputs(X))
 
-    def _inputs(self, X: pd.DataFrame) -> np.ndarray:
-        """The learned part's inputs: the feature columns (plus ``log_base`` over the count model), a writable
-        array (torch refuses read-only ones)."""
+    def _inputs(self, X: pd.DataFrame, base: np.ndarray) -> np.ndarray:
+        """The learned part's inputs: the feature columns (plus ``log_base``, the base's log2 cycles ``base``, over
+        the count model), a writable array (torch refuses read-only ones)."""
         F = np.array(X[self.columns_], dtype=float)
-        return np.c_[F, self._base_log2(X)] if self.base_ is not None else F
+        return np.c_[F, base] if self.base_ is not None else F
 
     def _mape_offset(self, X: pd.DataFrame, y: np.ndarray, groups) -> float:
         from sklearn.model_selection import GroupKFold, KFold
@@ -168,11 +167,11 @@ class RtlLatencyRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         if self.mode == "analytical":
             return self.intercept_ + self.slope_ * X[ANA].to_numpy(float) + self.offset_
+        base = self._base_log2(X)
         if self.mode == "counts":
-            return self._base_log2(X) + self.offset_
-        F = self._inputs(X)
-        f = np.mean([e.predict(F) for e in self.estimators_], axis=0) + self.offset_
-        return self._base_log2(X) + f if self.mode == "residual" else f
+            return base + self.offset_
+        f = np.mean([e.predict(self._inputs(X, base)) for e in self.estimators_], axis=0) + self.offset_
+        return base + f if self.mode == "residual" else f
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.exp2(self.predict_log2(X))
